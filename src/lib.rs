@@ -1,0 +1,22 @@
+//! shadow-compare: pair the production and shadow responses of mirrored requests and score them.
+//!
+//! Everything outside `wasm` is pure Rust with no `proxy_wasm` import: it is tested natively and shared by
+//! the `.wasm` filter and the native `shadow-compare` command-line tool.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod cosine;
+pub mod exact;
+pub mod pointer;
+pub mod rouge;
+pub mod score;
+
+#[cfg(target_arch = "wasm32")]
+mod wasm;
