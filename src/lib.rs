@@ -12,11 +12,18 @@
     )
 )]
 
+pub mod compare;
+pub mod config;
 pub mod cosine;
+pub mod decode;
 pub mod exact;
+pub mod json;
+pub mod pairing;
 pub mod pointer;
+pub mod record;
 pub mod rouge;
 pub mod score;
+pub mod stats;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

@@ -1,0 +1,572 @@
+//! The compare service's logic: records in, stats out. Runs on Envoy's main thread (a singleton service).
+//!
+//! A request's journey here: [`Comparator::on_item`] decodes the record a capture filter enqueued, finds
+//! its side (primary or which shadow) from the cluster name and its rule from the path, and stores it in
+//! the [`PairTable`]. As soon as the primary and a shadow are both final, [`Comparator::advance`] decides
+//! what the pair is: an error on either side (counted, not scored) or a scoring job. Jobs wait in a bounded
+//! backlog and are scored by [`Comparator::run_jobs`] in slices, so one burst of long texts never holds
+//! the main thread for long. [`Comparator::on_tick`] expires pairs whose other side never came.
+//!
+//! Nothing here touches the host except through [`Metrics`], so all of it is tested natively.
+
+use crate::config::{CompareConfig, Rule};
+use crate::decode::decode_body;
+use crate::pairing::{Offer, PairTable, Side, Slot};
+use crate::record::{decode, Outcome, Record};
+use crate::score::{is_divergent, ScoreError};
+use crate::stats::{self, MetricKind, Metrics};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// Held bodies across all pending pairs are capped here, whatever `max_pending` says.
+pub const MAX_PENDING_BYTES: usize = 256 << 20;
+
+/// Stat ids for one (rule, shadow) pair of names.
+#[derive(Debug, Clone)]
+struct PairStats {
+    pairs: u32,
+    divergent: u32,
+    status_mismatch: u32,
+    shadow_missing: u32,
+    primary_missing: u32,
+    shadow_errors: u32,
+    primary_errors: u32,
+    dropped: u32,
+    unmirrored: u32,
+    /// One id per `ScoreError::REASONS` entry, same order.
+    compare_errors: Vec<u32>,
+    distance_bp: u32,
+    primary_latency_ms: u32,
+    shadow_latency_ms: u32,
+}
+
+impl PairStats {
+    fn define(m: &mut dyn Metrics, rule: &str, shadow: &str) -> Result<PairStats, String> {
+        let mut counter = |metric: &str| m.define(MetricKind::Counter, &stats::rule_stat(rule, shadow, metric));
+        let pairs = counter(stats::PAIRS)?;
+        let divergent = counter(stats::DIVERGENT)?;
+        let status_mismatch = counter(stats::STATUS_MISMATCH)?;
+        let shadow_missing = counter(stats::SHADOW_MISSING)?;
+        let primary_missing = counter(stats::PRIMARY_MISSING)?;
+        let shadow_errors = counter(stats::SHADOW_ERRORS)?;
+        let primary_errors = counter(stats::PRIMARY_ERRORS)?;
+        let dropped = counter(stats::DROPPED)?;
+        let unmirrored = counter(stats::UNMIRRORED)?;
+        let mut compare_errors = Vec::with_capacity(ScoreError::REASONS.len());
+        for reason in ScoreError::REASONS {
+            compare_errors.push(m.define(MetricKind::Counter, &stats::reason_stat(rule, shadow, reason))?);
+        }
+        let mut histogram = |metric: &str| m.define(MetricKind::Histogram, &stats::rule_stat(rule, shadow, metric));
+        Ok(PairStats {
+            pairs,
+            divergent,
+            status_mismatch,
+            shadow_missing,
+            primary_missing,
+            shadow_errors,
+            primary_errors,
+            dropped,
+            unmirrored,
+            compare_errors,
+            distance_bp: histogram(stats::DISTANCE_BP)?,
+            primary_latency_ms: histogram(stats::PRIMARY_LATENCY_MS)?,
+            shadow_latency_ms: histogram(stats::SHADOW_LATENCY_MS)?,
+        })
+    }
+
+    fn compare_error(&self, err: &ScoreError) -> Option<u32> {
+        let i = ScoreError::REASONS.iter().position(|r| *r == err.reason())?;
+        self.compare_errors.get(i).copied()
+    }
+}
+
+/// Ids of the stats that are not per rule and shadow.
+#[derive(Debug, Clone)]
+struct GlobalStats {
+    pending: u32,
+    backlog: u32,
+    records: u32,
+    bad_records: u32,
+    unknown_cluster: u32,
+    unmatched: u32,
+    late: u32,
+    duplicate: u32,
+}
+
+/// A pair whose two sides answered, waiting to be scored.
+#[derive(Debug)]
+struct Job {
+    rule: usize,
+    shadow: usize,
+    primary: Rc<Record>,
+    shadow_record: Record,
+}
+
+/// What scoring one pair gave: what the stats recorded, for callers that want more (samples, tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub rule: usize,
+    pub shadow: usize,
+    pub request_id: String,
+    pub result: Result<f64, ScoreError>,
+    pub divergent: bool,
+}
+
+/// The compare service. See the module docs.
+pub struct Comparator {
+    cfg: CompareConfig,
+    table: PairTable<Rc<Record>>,
+    jobs: VecDeque<Job>,
+    /// Index: `rule * shadows + shadow`.
+    pair_stats: Vec<PairStats>,
+    global: GlobalStats,
+}
+
+impl Comparator {
+    /// Builds the service and defines every stat it will ever update (Envoy wants them defined up front).
+    pub fn new(cfg: CompareConfig, m: &mut dyn Metrics) -> Result<Comparator, String> {
+        let mut pair_stats = Vec::with_capacity(cfg.rules.len() * cfg.shadow_clusters.len());
+        for rule in &cfg.rules {
+            for shadow in &cfg.shadow_clusters {
+                pair_stats.push(PairStats::define(m, &rule.name, &shadow.name)?);
+            }
+        }
+        let global = GlobalStats {
+            pending: m.define(MetricKind::Gauge, stats::PENDING)?,
+            backlog: m.define(MetricKind::Gauge, stats::BACKLOG)?,
+            records: m.define(MetricKind::Counter, stats::RECORDS)?,
+            bad_records: m.define(MetricKind::Counter, stats::BAD_RECORDS)?,
+            unknown_cluster: m.define(MetricKind::Counter, stats::UNKNOWN_CLUSTER)?,
+            unmatched: m.define(MetricKind::Counter, stats::UNMATCHED)?,
+            late: m.define(MetricKind::Counter, stats::LATE)?,
+            duplicate: m.define(MetricKind::Counter, stats::DUPLICATE)?,
+        };
+        let table = PairTable::new(cfg.shadow_clusters.len(), cfg.max_pending, MAX_PENDING_BYTES, cfg.pair_timeout_ms);
+        Ok(Comparator { cfg, table, jobs: VecDeque::new(), pair_stats, global })
+    }
+
+    pub fn config(&self) -> &CompareConfig {
+        &self.cfg
+    }
+
+    /// Requests waiting in the pairing table.
+    pub fn pending(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Pairs waiting to be scored.
+    pub fn backlog(&self) -> usize {
+        self.jobs.len()
+    }
+
+    fn stats_for(&self, rule: usize, shadow: usize) -> Option<&PairStats> {
+        self.pair_stats.get(rule * self.cfg.shadow_clusters.len() + shadow)
+    }
+
+    fn count(&self, m: &mut dyn Metrics, rule: usize, shadow: usize, pick: fn(&PairStats) -> u32) {
+        if let Some(s) = self.stats_for(rule, shadow) {
+            m.add(pick(s), 1);
+        }
+    }
+
+    /// Takes one queue item from a capture filter.
+    pub fn on_item(&mut self, item: &[u8], now_ms: u64, m: &mut dyn Metrics) {
+        m.add(self.global.records, 1);
+        let record = match decode(item) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("shadow_compare: dropping a queue item that does not decode: {e}");
+                m.add(self.global.bad_records, 1);
+                return;
+            }
+        };
+        let side = if record.cluster == self.cfg.primary_cluster {
+            Side::Primary
+        } else if let Some(i) = self.cfg.shadow_clusters.iter().position(|s| s.name == record.cluster) {
+            Side::Shadow(i)
+        } else {
+            m.add(self.global.unknown_cluster, 1);
+            return;
+        };
+        let Some((rule, _)) = self.cfg.rule_for(&record.path) else {
+            if side == Side::Primary {
+                m.add(self.global.unmatched, 1);
+            }
+            return;
+        };
+        let key = record.request_id.clone();
+        let (value, size) = if record.outcome == Outcome::Started {
+            (None, 0)
+        } else {
+            let size = record.body.len() + record.request_body.len();
+            (Some(Rc::new(record)), size)
+        };
+        match self.table.offer(&key, rule, side, value, size, now_ms) {
+            Offer::Stored => self.advance(&key, m),
+            Offer::Late(_) => m.add(self.global.late, 1),
+            Offer::Duplicate(_) => m.add(self.global.duplicate, 1),
+            Offer::Shed(_) => match side {
+                Side::Shadow(i) => self.count(m, rule, i, |s| s.dropped),
+                Side::Primary => {
+                    for i in 0..self.cfg.shadow_clusters.len() {
+                        self.count(m, rule, i, |s| s.dropped);
+                    }
+                }
+            },
+        }
+        m.record(self.global.pending, self.table.len() as u64);
+    }
+
+    /// Hands out every pair of `key` that became decidable, and closes the entry when nothing is left.
+    fn advance(&mut self, key: &str, m: &mut dyn Metrics) {
+        let Some(entry) = self.table.entry_mut(key) else { return };
+        let Slot::Arrived(primary) = &entry.primary else { return };
+        let primary = Rc::clone(primary);
+        let rule = entry.rule;
+        let mut ready = Vec::new();
+        let mut unmirrored = Vec::new();
+        let mut released = 0;
+        for (i, slot) in entry.shadows.iter_mut().enumerate() {
+            match slot {
+                // The shadow's request would have left Envoy before the primary's response (same worker,
+                // same queue, in order): nothing seen by now means this request was not mirrored there.
+                Slot::Empty => {
+                    *slot = Slot::Closed;
+                    unmirrored.push(i);
+                }
+                Slot::Arrived(_) => {
+                    if let Slot::Arrived(s) = std::mem::replace(slot, Slot::Closed) {
+                        released += s.body.len() + s.request_body.len();
+                        ready.push((i, s));
+                    }
+                }
+                Slot::Started | Slot::Closed => {}
+            }
+        }
+        if entry.shadows.iter().all(|s| matches!(s, Slot::Closed)) {
+            entry.primary = Slot::Closed;
+            released += primary.body.len() + primary.request_body.len();
+        }
+        self.table.settle(key, released);
+        for i in unmirrored {
+            self.count(m, rule, i, |s| s.unmirrored);
+        }
+        for (i, s) in ready {
+            let shadow_record = Rc::try_unwrap(s).unwrap_or_else(|rc| (*rc).clone());
+            self.pair(rule, i, Rc::clone(&primary), shadow_record, m);
+        }
+    }
+
+    /// Decides what a pair is: an error on one side (counted, not scored) or a job for the scorer.
+    fn pair(&mut self, rule: usize, shadow: usize, primary: Rc<Record>, s: Record, m: &mut dyn Metrics) {
+        let failed = |r: &Record| matches!(r.outcome, Outcome::NoResponse | Outcome::Reset) || r.status >= 500;
+        if failed(&primary) {
+            return self.count(m, rule, shadow, |s| s.primary_errors);
+        }
+        if s.outcome == Outcome::NoResponse {
+            return self.count(m, rule, shadow, |s| s.shadow_missing);
+        }
+        if failed(&s) {
+            return self.count(m, rule, shadow, |s| s.shadow_errors);
+        }
+        if let Some(st) = self.stats_for(rule, shadow) {
+            m.record(st.primary_latency_ms, primary.latency_us / 1_000);
+            m.record(st.shadow_latency_ms, s.latency_us / 1_000);
+        }
+        if primary.status != s.status {
+            if let Some(st) = self.stats_for(rule, shadow) {
+                m.add(st.status_mismatch, 1);
+                m.add(st.pairs, 1);
+                m.add(st.divergent, 1);
+                m.record(st.distance_bp, 10_000);
+            }
+            return;
+        }
+        if self.jobs.len() >= self.cfg.max_backlog {
+            return self.count(m, rule, shadow, |s| s.dropped);
+        }
+        self.jobs.push_back(Job { rule, shadow, primary, shadow_record: s });
+        m.record(self.global.backlog, self.jobs.len() as u64);
+    }
+
+    /// Scores waiting pairs until none is left or `stop()` says the slice is over (checked after each
+    /// pair, so at least one is scored per call). Returns what was scored.
+    pub fn run_jobs(&mut self, m: &mut dyn Metrics, stop: &mut dyn FnMut() -> bool) -> Vec<Scored> {
+        let mut out = Vec::new();
+        while let Some(job) = self.jobs.pop_front() {
+            let scored = self.score_job(&job);
+            if let Some(st) = self.stats_for(job.rule, job.shadow) {
+                match &scored.result {
+                    Ok(similarity) => {
+                        m.add(st.pairs, 1);
+                        if scored.divergent {
+                            m.add(st.divergent, 1);
+                        }
+                        m.record(st.distance_bp, distance_bp(*similarity));
+                    }
+                    Err(e) => {
+                        if let Some(id) = st.compare_error(e) {
+                            m.add(id, 1);
+                        }
+                    }
+                }
+            }
+            out.push(scored);
+            if stop() {
+                break;
+            }
+        }
+        m.record(self.global.backlog, self.jobs.len() as u64);
+        out
+    }
+
+    fn score_job(&self, job: &Job) -> Scored {
+        let result = self.cfg.rules.get(job.rule).map_or(Ok(0.0), |rule| score_pair(rule, &job.primary, &job.shadow_record));
+        let divergent = match (&result, self.cfg.rules.get(job.rule)) {
+            (Ok(sim), Some(rule)) => is_divergent(*sim, rule.threshold),
+            _ => false,
+        };
+        Scored {
+            rule: job.rule,
+            shadow: job.shadow,
+            request_id: job.primary.request_id.clone(),
+            result,
+            divergent,
+        }
+    }
+
+    /// Expires pairs whose other side never came, and refreshes the gauges.
+    pub fn on_tick(&mut self, now_ms: u64, m: &mut dyn Metrics) {
+        for (_, entry) in self.table.expire(now_ms) {
+            let primary_seen = matches!(entry.primary, Slot::Arrived(_));
+            for (i, slot) in entry.shadows.iter().enumerate() {
+                match (primary_seen, slot) {
+                    (true, Slot::Started) => self.count(m, entry.rule, i, |s| s.shadow_missing),
+                    (true, Slot::Empty) => self.count(m, entry.rule, i, |s| s.unmirrored),
+                    (false, Slot::Started | Slot::Arrived(_)) => self.count(m, entry.rule, i, |s| s.primary_missing),
+                    _ => {}
+                }
+            }
+        }
+        m.record(self.global.pending, self.table.len() as u64);
+        m.record(self.global.backlog, self.jobs.len() as u64);
+    }
+}
+
+/// Scores one pair of records under a rule: decode the content encoding, then the rule's scorer.
+pub fn score_pair(rule: &Rule, primary: &Record, shadow: &Record) -> Result<f64, ScoreError> {
+    if primary.outcome == Outcome::Truncated || shadow.outcome == Outcome::Truncated {
+        return Err(ScoreError::BodyTooLarge);
+    }
+    let limit = crate::config::MAX_MAX_BODY_BYTES;
+    let a = decode_body(&primary.body, &primary.content_encoding, limit)?;
+    let b = decode_body(&shadow.body, &shadow.content_encoding, limit)?;
+    rule.scorer.score(&a, &b)
+}
+
+/// (1 − similarity) × 10,000, rounded and clamped: the `distance_bp` histogram value.
+pub fn distance_bp(similarity: f64) -> u64 {
+    let d = ((1.0 - similarity) * 10_000.0).round();
+    if d.is_nan() {
+        10_000
+    } else {
+        d.clamp(0.0, 10_000.0) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::encode;
+    use crate::stats::MemoryMetrics;
+
+    const CONFIG: &str = r#"{"primary_cluster": "prod", "shadow_clusters": ["v2", "v3"], "max_backlog": 2,
+        "pair_timeout_ms": 100,
+        "rules": [{"name": "cls", "path_prefix": "/classify", "kind": "exact", "pointer": "/label"}]}"#;
+
+    fn setup() -> (Comparator, MemoryMetrics) {
+        let mut m = MemoryMetrics::default();
+        let cfg = CompareConfig::parse(CONFIG.as_bytes()).unwrap();
+        (Comparator::new(cfg, &mut m).unwrap(), m)
+    }
+
+    fn rec(id: &str, cluster: &str, status: u16, outcome: Outcome, body: &str) -> Vec<u8> {
+        encode(&Record {
+            request_id: id.into(),
+            cluster: cluster.into(),
+            method: "POST".into(),
+            path: "/classify".into(),
+            status,
+            outcome,
+            latency_us: 12_400,
+            body: body.as_bytes().to_vec(),
+            ..Record::default()
+        })
+    }
+
+    fn stat(m: &MemoryMetrics, shadow: &str, metric: &str) -> u64 {
+        m.value(&stats::rule_stat("cls", shadow, metric))
+    }
+
+    fn run_all(c: &mut Comparator, m: &mut MemoryMetrics) -> Vec<Scored> {
+        c.run_jobs(m, &mut || false)
+    }
+
+    #[test]
+    fn defines_every_stat_up_front() {
+        let (_, m) = setup();
+        let names: Vec<&str> = m.names().collect();
+        assert!(names.contains(&"shadow_compare.rule.cls.shadow.v3.reason.dimension_mismatch.compare_errors"));
+        assert!(names.contains(&"shadow_compare.rule.cls.shadow.v2.distance_bp"));
+        assert!(names.contains(&"shadow_compare.pending"));
+        // 9 counters + 6 reasons + 3 histograms per (rule, shadow), and 8 globals.
+        assert_eq!(names.len(), 2 * 18 + 8);
+    }
+
+    #[test]
+    fn pairs_in_either_order_and_scores_each_shadow() {
+        let (mut c, mut m) = setup();
+        c.on_item(&rec("r1", "v2", 0, Outcome::Started, ""), 0, &mut m);
+        c.on_item(&rec("r1", "v3", 0, Outcome::Started, ""), 0, &mut m);
+        c.on_item(&rec("r1", "v3", 200, Outcome::Complete, r#"{"label": "dog"}"#), 1, &mut m);
+        assert_eq!(c.pending(), 1);
+        c.on_item(&rec("r1", "prod", 200, Outcome::Complete, r#"{"label": "cat"}"#), 2, &mut m);
+        assert_eq!(c.backlog(), 1);
+        c.on_item(&rec("r1", "v2", 200, Outcome::Complete, r#"{"label":"cat","p":1}"#), 3, &mut m);
+        assert_eq!(c.pending(), 0);
+        let scored = run_all(&mut c, &mut m);
+        assert_eq!(scored.len(), 2);
+        assert_eq!((scored[0].shadow, scored[0].result.clone(), scored[0].divergent), (1, Ok(0.0), true));
+        assert_eq!((scored[1].shadow, scored[1].result.clone(), scored[1].divergent), (0, Ok(1.0), false));
+        assert_eq!((stat(&m, "v2", "pairs"), stat(&m, "v2", "divergent")), (1, 0));
+        assert_eq!((stat(&m, "v3", "pairs"), stat(&m, "v3", "divergent")), (1, 1));
+        assert_eq!(m.samples(&stats::rule_stat("cls", "v2", "distance_bp")), vec![0]);
+        assert_eq!(m.samples(&stats::rule_stat("cls", "v3", "distance_bp")), vec![10_000]);
+        assert_eq!(m.samples(&stats::rule_stat("cls", "v3", "primary_latency_ms")), vec![12]);
+        assert_eq!(m.value(stats::PENDING), 0);
+        assert_eq!(m.value(stats::RECORDS), 5);
+    }
+
+    #[test]
+    fn a_shadow_that_never_started_is_unmirrored_at_once() {
+        let (mut c, mut m) = setup();
+        c.on_item(&rec("r1", "v2", 0, Outcome::Started, ""), 0, &mut m);
+        c.on_item(&rec("r1", "prod", 200, Outcome::Complete, r#"{"label": "cat"}"#), 1, &mut m);
+        assert_eq!(stat(&m, "v3", "unmirrored"), 1);
+        assert_eq!(c.pending(), 1, "still waiting for v2");
+        c.on_tick(101, &mut m);
+        assert_eq!(stat(&m, "v2", "shadow_missing"), 1);
+        assert_eq!(c.pending(), 0);
+        // A shadow slower than the pair timeout arrives late: recognised, not a new pending pair.
+        c.on_item(&rec("r1", "v2", 200, Outcome::Complete, "{}"), 500, &mut m);
+        assert_eq!(m.value(stats::LATE), 1);
+        assert_eq!(c.pending(), 0);
+    }
+
+    #[test]
+    fn errors_on_either_side_are_counted_not_scored() {
+        let (mut c, mut m) = setup();
+        let both = |c: &mut Comparator, m: &mut MemoryMetrics, id: &str, p: Vec<u8>, s: Vec<u8>| {
+            c.on_item(&rec(id, "v2", 0, Outcome::Started, ""), 0, m);
+            c.on_item(&rec(id, "v3", 0, Outcome::Started, ""), 0, m);
+            c.on_item(&s, 0, m);
+            c.on_item(&rec(id, "v3", 200, Outcome::Complete, r#"{"label": "x"}"#), 0, m);
+            c.on_item(&p, 0, m);
+        };
+        both(&mut c, &mut m, "a", rec("a", "prod", 503, Outcome::Complete, ""), rec("a", "v2", 200, Outcome::Complete, "{}"));
+        both(&mut c, &mut m, "b", rec("b", "prod", 200, Outcome::Complete, r#"{"label": "x"}"#), rec("b", "v2", 0, Outcome::NoResponse, ""));
+        both(&mut c, &mut m, "c", rec("c", "prod", 200, Outcome::Complete, r#"{"label": "x"}"#), rec("c", "v2", 200, Outcome::Reset, "{"));
+        both(&mut c, &mut m, "d", rec("d", "prod", 200, Outcome::Complete, r#"{"label": "x"}"#), rec("d", "v2", 404, Outcome::Complete, "{}"));
+        assert_eq!(stat(&m, "v2", "primary_errors"), 1);
+        assert_eq!(stat(&m, "v3", "primary_errors"), 1);
+        assert_eq!(stat(&m, "v2", "shadow_missing"), 1);
+        assert_eq!(stat(&m, "v2", "shadow_errors"), 1);
+        assert_eq!(stat(&m, "v2", "status_mismatch"), 1);
+        assert_eq!((stat(&m, "v2", "pairs"), stat(&m, "v2", "divergent")), (1, 1));
+        assert_eq!(c.pending(), 0);
+    }
+
+    #[test]
+    fn compare_errors_carry_their_reason() {
+        let (mut c, mut m) = setup();
+        let mut send = |id: &str, p: &str, s: &str, s_outcome: Outcome| {
+            c.on_item(&rec(id, "v2", 0, Outcome::Started, ""), 0, &mut m);
+            c.on_item(&rec(id, "prod", 200, Outcome::Complete, p), 0, &mut m);
+            c.on_item(&rec(id, "v2", 200, s_outcome, s), 0, &mut m);
+            c.run_jobs(&mut m, &mut || false);
+        };
+        send("a", r#"{"label": "x"}"#, "not json", Outcome::Complete);
+        send("b", r#"{"label": "x"}"#, r#"{"other": 1}"#, Outcome::Complete);
+        send("c", r#"{"label": "x"}"#, r#"{"label": "x""#, Outcome::Truncated);
+        let reason = |r: &str| m.value(&stats::reason_stat("cls", "v2", r));
+        assert_eq!(reason("invalid_json"), 1);
+        assert_eq!(reason("missing_field"), 1);
+        assert_eq!(reason("body_too_large"), 1);
+        assert_eq!(stat(&m, "v2", "pairs"), 0);
+    }
+
+    #[test]
+    fn backlog_and_table_are_bounded_and_shedding_is_counted() {
+        let (mut c, mut m) = setup();
+        for i in 0..5 {
+            let id = format!("r{i}");
+            c.on_item(&rec(&id, "v2", 0, Outcome::Started, ""), 0, &mut m);
+            c.on_item(&rec(&id, "v3", 0, Outcome::Started, ""), 0, &mut m);
+            c.on_item(&rec(&id, "prod", 200, Outcome::Complete, r#"{"label": "x"}"#), 0, &mut m);
+            c.on_item(&rec(&id, "v2", 200, Outcome::Complete, r#"{"label": "x"}"#), 0, &mut m);
+        }
+        assert_eq!(c.backlog(), 2, "max_backlog");
+        assert_eq!(stat(&m, "v2", "dropped"), 3);
+        assert_eq!(m.value(stats::BACKLOG), 2);
+        // Slices: stop after the first pair, the rest waits for the next slice.
+        assert_eq!(c.run_jobs(&mut m, &mut || true).len(), 1);
+        assert_eq!(c.backlog(), 1);
+
+        let mut m = MemoryMetrics::default();
+        let cfg = CompareConfig::parse(
+            br#"{"primary_cluster": "prod", "shadow_clusters": ["v2"], "max_pending": 2,
+                "rules": [{"name": "cls", "kind": "exact"}]}"#,
+        )
+        .unwrap();
+        let mut c = Comparator::new(cfg, &mut m).unwrap();
+        for id in ["a", "b", "c"] {
+            c.on_item(&rec(id, "v2", 0, Outcome::Started, ""), 0, &mut m);
+        }
+        assert_eq!(c.pending(), 2);
+        assert_eq!(stat(&m, "v2", "dropped"), 1);
+        // The shed request's other side is recognised and not counted again.
+        c.on_item(&rec("c", "prod", 200, Outcome::Complete, "1"), 0, &mut m);
+        assert_eq!(stat(&m, "v2", "dropped"), 1);
+        assert_eq!(m.value(stats::LATE), 1);
+    }
+
+    #[test]
+    fn expiry_counts_primary_missing_and_bad_items_are_counted() {
+        let (mut c, mut m) = setup();
+        c.on_item(&rec("r", "v2", 200, Outcome::Complete, "{}"), 0, &mut m);
+        c.on_item(&rec("r", "v3", 0, Outcome::Started, ""), 0, &mut m);
+        c.on_tick(99, &mut m);
+        assert_eq!(c.pending(), 1);
+        c.on_tick(100, &mut m);
+        assert_eq!(stat(&m, "v2", "primary_missing"), 1);
+        assert_eq!(stat(&m, "v3", "primary_missing"), 1);
+        assert_eq!(m.value(stats::PENDING), 0);
+        c.on_item(b"\x07garbage", 0, &mut m);
+        c.on_item(&rec("x", "elsewhere", 200, Outcome::Complete, ""), 0, &mut m);
+        let mut other_path = decode(&rec("y", "prod", 200, Outcome::Complete, "")).unwrap();
+        other_path.path = "/health".into();
+        c.on_item(&encode(&other_path), 0, &mut m);
+        assert_eq!(m.value(stats::BAD_RECORDS), 1);
+        assert_eq!(m.value(stats::UNKNOWN_CLUSTER), 1);
+        assert_eq!(m.value(stats::UNMATCHED), 1);
+    }
+
+    #[test]
+    fn distance_is_basis_points() {
+        assert_eq!(distance_bp(1.0), 0);
+        assert_eq!(distance_bp(0.9999), 1);
+        assert_eq!(distance_bp(0.5), 5_000);
+        assert_eq!(distance_bp(0.0), 10_000);
+        assert_eq!(distance_bp(f64::NAN), 10_000);
+    }
+}

@@ -1,0 +1,525 @@
+//! Plugin configuration: parsed with serde (unknown fields rejected), then validated and compiled.
+//!
+//! Two configs, one per plugin: [`CaptureConfig`] for the upstream filter on each cluster, and
+//! [`CompareConfig`] for the singleton compare service. Every validation error names the field the way a
+//! user wrote it (`rules[2].pointer: must start with '/'`), so a bad deploy stops Envoy with a message
+//! that says what to fix.
+
+use crate::score::{Kind, Scorer, Tokenizer, DEFAULT_THRESHOLD};
+use serde::Deserialize;
+use std::fmt;
+
+/// The compare service's default `vm_id`; captures send records to the queue registered there.
+pub const DEFAULT_COMPARE_VM_ID: &str = "shadow_compare";
+/// The default name of the shared queue between captures and the compare service.
+pub const DEFAULT_QUEUE: &str = "shadow_compare.records";
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+/// Bodies above this cannot be configured: records must stay far below the codec's u32 lengths.
+pub const MAX_MAX_BODY_BYTES: usize = 64 << 20;
+pub const DEFAULT_PAIR_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_MAX_PENDING: usize = 10_000;
+pub const DEFAULT_MAX_BACKLOG: usize = 1_000;
+pub const DEFAULT_SLICE_MS: u64 = 10;
+pub const DEFAULT_STRIP_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+pub const DEFAULT_ALLOWED_METHODS: [&str; 2] = ["GET", "POST"];
+
+/// A configuration error: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field path as the user wrote it, e.g. `rules[2].pointer`; empty for a whole-document error.
+    pub field: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError { field: field.into(), message: message.into() }
+    }
+
+    /// serde's errors name the unknown or mistyped field in their message; keep it, and say where.
+    fn from_serde(err: serde_json::Error) -> ConfigError {
+        ConfigError::new("", format!("{err}"))
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Which side of the mirror a capture filter sits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The production cluster: observe only.
+    Primary,
+    /// A shadow cluster: observe, strip secrets, block side-effecting methods.
+    Shadow,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCapture {
+    role: Option<Role>,
+    compare_vm_id: Option<String>,
+    queue: Option<String>,
+    max_body_bytes: Option<usize>,
+    max_request_body_bytes: Option<usize>,
+    strip_headers: Option<Vec<String>>,
+    allowed_methods: Option<Vec<String>>,
+}
+
+/// The capture filter's validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaptureConfig {
+    pub role: Role,
+    pub compare_vm_id: String,
+    pub queue: String,
+    /// Response bytes copied per response; beyond this the record says truncated.
+    pub max_body_bytes: usize,
+    /// Request bytes copied for samples; 0 (the default) copies none.
+    pub max_request_body_bytes: usize,
+    /// Lowercased request headers removed before a shadow request leaves Envoy.
+    pub strip_headers: Vec<String>,
+    /// Uppercased methods a shadow may receive; others are answered locally.
+    pub allowed_methods: Vec<String>,
+}
+
+impl CaptureConfig {
+    /// Parses and validates the capture plugin's `configuration` JSON.
+    ///
+    /// ```
+    /// use shadow_compare::config::{CaptureConfig, Role};
+    /// let c = CaptureConfig::parse(br#"{"role": "shadow"}"#).unwrap();
+    /// assert_eq!(c.role, Role::Shadow);
+    /// assert_eq!(c.max_body_bytes, 1 << 20);
+    /// assert_eq!(c.strip_headers, ["authorization", "cookie", "proxy-authorization"]);
+    /// let err = CaptureConfig::parse(br#"{"role": "shadow", "max_body_bytes": 0}"#).unwrap_err();
+    /// assert_eq!(err.to_string(), "max_body_bytes: must be between 1 and 67108864");
+    /// ```
+    pub fn parse(json: &[u8]) -> Result<CaptureConfig, ConfigError> {
+        let raw: RawCapture = serde_json::from_slice(json).map_err(ConfigError::from_serde)?;
+        let role = raw.role.ok_or_else(|| ConfigError::new("role", "required: \"primary\" or \"shadow\""))?;
+        let compare_vm_id = raw.compare_vm_id.unwrap_or_else(|| DEFAULT_COMPARE_VM_ID.to_string());
+        if compare_vm_id.is_empty() {
+            return Err(ConfigError::new("compare_vm_id", "must not be empty"));
+        }
+        let queue = raw.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());
+        if queue.is_empty() {
+            return Err(ConfigError::new("queue", "must not be empty"));
+        }
+        let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if !(1..=MAX_MAX_BODY_BYTES).contains(&max_body_bytes) {
+            return Err(ConfigError::new(
+                "max_body_bytes",
+                format!("must be between 1 and {MAX_MAX_BODY_BYTES}"),
+            ));
+        }
+        let max_request_body_bytes = raw.max_request_body_bytes.unwrap_or(0);
+        if max_request_body_bytes > MAX_MAX_BODY_BYTES {
+            return Err(ConfigError::new(
+                "max_request_body_bytes",
+                format!("must be at most {MAX_MAX_BODY_BYTES}"),
+            ));
+        }
+        let strip_headers = match raw.strip_headers {
+            None => DEFAULT_STRIP_HEADERS.iter().map(|h| h.to_string()).collect(),
+            Some(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for (i, h) in list.iter().enumerate() {
+                    if h.is_empty() || !h.bytes().all(is_header_name_byte) {
+                        return Err(ConfigError::new(
+                            format!("strip_headers[{i}]"),
+                            format!("'{h}' is not an HTTP header name"),
+                        ));
+                    }
+                    out.push(h.to_ascii_lowercase());
+                }
+                out
+            }
+        };
+        let allowed_methods = match raw.allowed_methods {
+            None => DEFAULT_ALLOWED_METHODS.iter().map(|m| m.to_string()).collect(),
+            Some(list) => {
+                let mut out = Vec::with_capacity(list.len());
+                for (i, m) in list.iter().enumerate() {
+                    if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+                        return Err(ConfigError::new(
+                            format!("allowed_methods[{i}]"),
+                            format!("'{m}' is not an HTTP method"),
+                        ));
+                    }
+                    out.push(m.to_ascii_uppercase());
+                }
+                out
+            }
+        };
+        Ok(CaptureConfig {
+            role,
+            compare_vm_id,
+            queue,
+            max_body_bytes,
+            max_request_body_bytes,
+            strip_headers,
+            allowed_methods,
+        })
+    }
+}
+
+fn is_header_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A shadow cluster as written in config: a bare name, or an object with options.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawShadow {
+    Name(String),
+    Full(RawShadowFull),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShadowFull {
+    name: String,
+    #[serde(default)]
+    baseline: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<String>,
+    path_prefix: Option<String>,
+    kind: Option<String>,
+    pointer: Option<String>,
+    threshold: Option<f64>,
+    tokenizer: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompare {
+    primary_cluster: Option<String>,
+    shadow_clusters: Option<Vec<RawShadow>>,
+    rules: Option<Vec<RawRule>>,
+    pair_timeout_ms: Option<u64>,
+    max_pending: Option<usize>,
+    max_backlog: Option<usize>,
+    slice_ms: Option<u64>,
+    queue: Option<String>,
+}
+
+/// A shadow cluster the compare service scores against production.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowCluster {
+    pub name: String,
+    /// A second copy of production: its divergence is the noise floor for the candidates.
+    pub baseline: bool,
+}
+
+/// A comparison rule: which requests, and how to score them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub name: String,
+    pub path_prefix: String,
+    pub scorer: Scorer,
+    pub threshold: f64,
+}
+
+/// The compare service's validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareConfig {
+    pub primary_cluster: String,
+    pub shadow_clusters: Vec<ShadowCluster>,
+    pub rules: Vec<Rule>,
+    pub pair_timeout_ms: u64,
+    pub max_pending: usize,
+    /// Records waiting to be scored; past it, new records are dropped (counted).
+    pub max_backlog: usize,
+    /// How long one scoring slice may hold the main thread before yielding to the event loop.
+    pub slice_ms: u64,
+    pub queue: String,
+}
+
+impl CompareConfig {
+    /// Parses and validates the compare service's `configuration` JSON.
+    ///
+    /// ```
+    /// use shadow_compare::config::CompareConfig;
+    /// let c = CompareConfig::parse(br#"{
+    ///     "primary_cluster": "production_model", "shadow_clusters": ["shadow_model"],
+    ///     "rules": [{"name": "embed", "path_prefix": "/embed", "kind": "cosine", "pointer": "/embedding"}]
+    /// }"#).unwrap();
+    /// assert_eq!(c.rules[0].threshold, 0.85);
+    /// assert_eq!(c.max_pending, 10_000);
+    /// let err = CompareConfig::parse(br#"{"primary_cluster": "p", "shadow_clusters": ["s"],
+    ///     "rules": [{"name": "r", "kind": "cosine", "pointer": "embedding"}]}"#).unwrap_err();
+    /// assert_eq!(err.to_string(), "rules[0].pointer: must be empty or start with '/'");
+    /// ```
+    pub fn parse(json: &[u8]) -> Result<CompareConfig, ConfigError> {
+        let raw: RawCompare = serde_json::from_slice(json).map_err(ConfigError::from_serde)?;
+        let primary_cluster =
+            raw.primary_cluster.ok_or_else(|| ConfigError::new("primary_cluster", "required"))?;
+        check_name("primary_cluster", &primary_cluster)?;
+
+        let raw_shadows = raw.shadow_clusters.ok_or_else(|| ConfigError::new("shadow_clusters", "required"))?;
+        if raw_shadows.is_empty() {
+            return Err(ConfigError::new("shadow_clusters", "must name at least one cluster"));
+        }
+        let mut shadow_clusters: Vec<ShadowCluster> = Vec::with_capacity(raw_shadows.len());
+        for (i, s) in raw_shadows.into_iter().enumerate() {
+            let (name, baseline, field) = match s {
+                RawShadow::Name(n) => (n, false, format!("shadow_clusters[{i}]")),
+                RawShadow::Full(f) => (f.name, f.baseline, format!("shadow_clusters[{i}].name")),
+            };
+            check_name(&field, &name)?;
+            if name == primary_cluster {
+                return Err(ConfigError::new(field, "must differ from primary_cluster"));
+            }
+            if shadow_clusters.iter().any(|s| s.name == name) {
+                return Err(ConfigError::new(field, format!("'{name}' is listed twice")));
+            }
+            shadow_clusters.push(ShadowCluster { name, baseline });
+        }
+        if shadow_clusters.iter().all(|s| s.baseline) {
+            return Err(ConfigError::new("shadow_clusters", "at least one cluster must not be a baseline"));
+        }
+
+        let raw_rules = raw.rules.ok_or_else(|| ConfigError::new("rules", "required"))?;
+        if raw_rules.is_empty() {
+            return Err(ConfigError::new("rules", "must hold at least one rule"));
+        }
+        let mut rules: Vec<Rule> = Vec::with_capacity(raw_rules.len());
+        for (i, r) in raw_rules.into_iter().enumerate() {
+            let rule = compile_rule(i, r)?;
+            if rules.iter().any(|o| o.name == rule.name) {
+                return Err(ConfigError::new(format!("rules[{i}].name"), format!("'{}' is used twice", rule.name)));
+            }
+            rules.push(rule);
+        }
+
+        let pair_timeout_ms = raw.pair_timeout_ms.unwrap_or(DEFAULT_PAIR_TIMEOUT_MS);
+        if !(1..=3_600_000).contains(&pair_timeout_ms) {
+            return Err(ConfigError::new("pair_timeout_ms", "must be between 1 and 3600000"));
+        }
+        let max_pending = raw.max_pending.unwrap_or(DEFAULT_MAX_PENDING);
+        if !(1..=1_000_000).contains(&max_pending) {
+            return Err(ConfigError::new("max_pending", "must be between 1 and 1000000"));
+        }
+        let max_backlog = raw.max_backlog.unwrap_or(DEFAULT_MAX_BACKLOG);
+        if !(1..=1_000_000).contains(&max_backlog) {
+            return Err(ConfigError::new("max_backlog", "must be between 1 and 1000000"));
+        }
+        let slice_ms = raw.slice_ms.unwrap_or(DEFAULT_SLICE_MS);
+        if !(1..=1_000).contains(&slice_ms) {
+            return Err(ConfigError::new("slice_ms", "must be between 1 and 1000"));
+        }
+        let queue = raw.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());
+        if queue.is_empty() {
+            return Err(ConfigError::new("queue", "must not be empty"));
+        }
+        Ok(CompareConfig {
+            primary_cluster,
+            shadow_clusters,
+            rules,
+            pair_timeout_ms,
+            max_pending,
+            max_backlog,
+            slice_ms,
+            queue,
+        })
+    }
+
+    /// The first rule whose `path_prefix` matches `path`.
+    pub fn rule_for(&self, path: &str) -> Option<(usize, &Rule)> {
+        self.rules.iter().enumerate().find(|(_, r)| path.starts_with(&r.path_prefix))
+    }
+}
+
+fn compile_rule(i: usize, r: RawRule) -> Result<Rule, ConfigError> {
+    let field = |f: &str| format!("rules[{i}].{f}");
+    let name = r.name.ok_or_else(|| ConfigError::new(field("name"), "required"))?;
+    check_name(&field("name"), &name)?;
+    let path_prefix = r.path_prefix.unwrap_or_else(|| "/".to_string());
+    if !path_prefix.starts_with('/') {
+        return Err(ConfigError::new(field("path_prefix"), "must start with '/'"));
+    }
+    let kind_name = r.kind.ok_or_else(|| ConfigError::new(field("kind"), "required: cosine, rouge_l or exact"))?;
+    let kind = Kind::parse(&kind_name).ok_or_else(|| {
+        ConfigError::new(
+            field("kind"),
+            format!("'{kind_name}' is not one of cosine, rouge_l, exact (or embedding, text_generation, classification)"),
+        )
+    })?;
+    let pointer = r.pointer.unwrap_or_default();
+    crate::pointer::validate(&pointer).map_err(|m| ConfigError::new(field("pointer"), m))?;
+    let threshold = r.threshold.unwrap_or(DEFAULT_THRESHOLD);
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(ConfigError::new(field("threshold"), format!("{threshold} is outside [0, 1]")));
+    }
+    let tokenizer = match r.tokenizer {
+        None => Tokenizer::default(),
+        Some(t) => {
+            if kind != Kind::RougeL {
+                return Err(ConfigError::new(field("tokenizer"), "only applies to kind rouge_l"));
+            }
+            Tokenizer::parse(&t)
+                .ok_or_else(|| ConfigError::new(field("tokenizer"), format!("'{t}' is not one of rouge, unicode")))?
+        }
+    };
+    Ok(Rule { name, path_prefix, scorer: Scorer { kind, pointer, tokenizer }, threshold })
+}
+
+/// Names go into stat names: a closed alphabet keeps `stats_tags` regexes and Prometheus labels sound.
+fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(ConfigError::new(field, "must be 1 to 64 characters"));
+    }
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        return Err(ConfigError::new(field, format!("'{name}' may only use A-Z a-z 0-9 _ -")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{"primary_cluster": "production_model", "shadow_clusters": ["shadow_model"],
+        "rules": [{"name": "embed", "path_prefix": "/embed", "kind": "cosine", "pointer": "/embedding"}]}"#;
+
+    fn compare_err(json: &str) -> String {
+        match CompareConfig::parse(json.as_bytes()) {
+            Ok(c) => format!("accepted: {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn capture_err(json: &str) -> String {
+        match CaptureConfig::parse(json.as_bytes()) {
+            Ok(c) => format!("accepted: {c:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn compare_defaults() {
+        let c = CompareConfig::parse(GOOD.as_bytes()).unwrap();
+        assert_eq!(c.primary_cluster, "production_model");
+        assert_eq!(c.shadow_clusters, vec![ShadowCluster { name: "shadow_model".into(), baseline: false }]);
+        assert_eq!(c.pair_timeout_ms, 10_000);
+        assert_eq!(c.max_pending, 10_000);
+        assert_eq!(c.max_backlog, 1_000);
+        assert_eq!(c.slice_ms, 10);
+        assert_eq!(c.queue, "shadow_compare.records");
+        let r = &c.rules[0];
+        assert_eq!((r.name.as_str(), r.path_prefix.as_str(), r.threshold), ("embed", "/embed", 0.85));
+        assert_eq!(r.scorer, Scorer { kind: Kind::Cosine, pointer: "/embedding".into(), tokenizer: Tokenizer::Rouge });
+    }
+
+    #[test]
+    fn aliases_baselines_and_rule_order() {
+        let c = CompareConfig::parse(
+            br#"{"primary_cluster": "p", "shadow_clusters": [{"name": "p2", "baseline": true}, "cand"],
+                "rules": [{"name": "gen", "path_prefix": "/gen", "kind": "text_generation", "tokenizer": "unicode",
+                           "threshold": 0.5},
+                          {"name": "any", "kind": "classification"}]}"#,
+        )
+        .unwrap();
+        assert!(c.shadow_clusters[0].baseline);
+        assert_eq!(c.rules[0].scorer.kind, Kind::RougeL);
+        assert_eq!(c.rules[0].scorer.tokenizer, Tokenizer::Unicode);
+        assert_eq!(c.rules[1].scorer.kind, Kind::Exact);
+        assert_eq!(c.rule_for("/generate").map(|(i, _)| i), Some(0));
+        assert_eq!(c.rule_for("/classify").map(|(i, _)| i), Some(1));
+    }
+
+    /// Every field's error names the field (table-driven).
+    #[test]
+    fn compare_errors_name_the_field() {
+        let cases: &[(&str, &str)] = &[
+            ("{}", "primary_cluster: required"),
+            (r#"{"primary_cluster": "a.b"}"#, "primary_cluster: 'a.b' may only use A-Z a-z 0-9 _ -"),
+            (r#"{"primary_cluster": ""}"#, "primary_cluster: must be 1 to 64 characters"),
+            (r#"{"primary_cluster": "p"}"#, "shadow_clusters: required"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": []}"#, "shadow_clusters: must name at least one cluster"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s", "x y"]}"#,
+             "shadow_clusters[1]: 'x y' may only use A-Z a-z 0-9 _ -"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["p"]}"#, "shadow_clusters[0]: must differ from primary_cluster"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s", "s"]}"#, "shadow_clusters[1]: 's' is listed twice"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": [{"name": "s", "baseline": true}]}"#,
+             "shadow_clusters: at least one cluster must not be a baseline"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": [{"name": "s!"}]}"#,
+             "shadow_clusters[0].name: 's!' may only use A-Z a-z 0-9 _ -"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"]}"#, "rules: required"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": []}"#, "rules: must hold at least one rule"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"kind": "exact"}]}"#, "rules[0].name: required"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a b", "kind": "exact"}]}"#,
+             "rules[0].name: 'a b' may only use A-Z a-z 0-9 _ -"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "exact"}, {"name": "a", "kind": "exact"}]}"#,
+             "rules[1].name: 'a' is used twice"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "exact", "path_prefix": "x"}]}"#,
+             "rules[0].path_prefix: must start with '/'"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a"}]}"#,
+             "rules[0].kind: required: cosine, rouge_l or exact"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "bleu"}]}"#,
+             "rules[0].kind: 'bleu' is not one of cosine, rouge_l, exact (or embedding, text_generation, classification)"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "exact", "pointer": "x"}]}"#,
+             "rules[0].pointer: must be empty or start with '/'"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "exact", "threshold": 1.5}]}"#,
+             "rules[0].threshold: 1.5 is outside [0, 1]"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "exact", "threshold": -0.1}]}"#,
+             "rules[0].threshold: -0.1 is outside [0, 1]"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "exact", "tokenizer": "rouge"}]}"#,
+             "rules[0].tokenizer: only applies to kind rouge_l"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "rouge_l", "tokenizer": "bpe"}]}"#,
+             "rules[0].tokenizer: 'bpe' is not one of rouge, unicode"),
+        ];
+        for (json, want) in cases {
+            assert_eq!(&compare_err(json), want, "config: {json}");
+        }
+        let with = |extra: &str| {
+            compare_err(&format!(
+                r#"{{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{{"name": "a", "kind": "exact"}}], {extra}}}"#
+            ))
+        };
+        assert_eq!(with(r#""pair_timeout_ms": 0"#), "pair_timeout_ms: must be between 1 and 3600000");
+        assert_eq!(with(r#""max_pending": 0"#), "max_pending: must be between 1 and 1000000");
+        assert_eq!(with(r#""max_backlog": 0"#), "max_backlog: must be between 1 and 1000000");
+        assert_eq!(with(r#""slice_ms": 5000"#), "slice_ms: must be between 1 and 1000");
+        assert_eq!(with(r#""queue": """#), "queue: must not be empty");
+        assert!(with(r#""pair_timeout": 5"#).starts_with("unknown field `pair_timeout`"), "{}", with(r#""pair_timeout": 5"#));
+        assert!(with(r#""max_pending": "ten""#).starts_with("invalid type: string \"ten\""));
+        assert!(compare_err("not json").starts_with("expected ident"));
+    }
+
+    #[test]
+    fn capture_errors_name_the_field() {
+        let cases: &[(&str, &str)] = &[
+            ("{}", "role: required: \"primary\" or \"shadow\""),
+            (r#"{"role": "primary", "max_body_bytes": 0}"#, "max_body_bytes: must be between 1 and 67108864"),
+            (r#"{"role": "primary", "max_request_body_bytes": 100000000}"#, "max_request_body_bytes: must be at most 67108864"),
+            (r#"{"role": "shadow", "strip_headers": ["x-ok", "bad header"]}"#,
+             "strip_headers[1]: 'bad header' is not an HTTP header name"),
+            (r#"{"role": "shadow", "allowed_methods": ["GET", "P0ST"]}"#, "allowed_methods[1]: 'P0ST' is not an HTTP method"),
+            (r#"{"role": "shadow", "compare_vm_id": ""}"#, "compare_vm_id: must not be empty"),
+            (r#"{"role": "shadow", "queue": ""}"#, "queue: must not be empty"),
+        ];
+        for (json, want) in cases {
+            assert_eq!(&capture_err(json), want, "config: {json}");
+        }
+        assert!(capture_err(r#"{"role": "canary"}"#).starts_with("unknown variant `canary`"));
+        assert!(capture_err(r#"{"role": "shadow", "strip": []}"#).starts_with("unknown field `strip`"));
+        let c = CaptureConfig::parse(br#"{"role": "shadow", "strip_headers": ["X-Api-Key"], "allowed_methods": ["post"]}"#).unwrap();
+        assert_eq!(c.strip_headers, ["x-api-key"]);
+        assert_eq!(c.allowed_methods, ["POST"]);
+    }
+}
