@@ -13,6 +13,7 @@
 )]
 
 pub mod compare;
+pub mod capture;
 pub mod config;
 pub mod cosine;
 pub mod decode;

@@ -1,0 +1,205 @@
+//! The capture filter's logic: what to copy from one upstream exchange, and the record it becomes.
+//!
+//! Runs on a worker thread for every request through the production and shadow clusters, so it only
+//! copies: request metadata at request headers, the response status and encoding, and response body
+//! chunks up to `max_body_bytes` (a longer body is marked truncated, the rest is not copied). It never
+//! parses or scores. The glue in `wasm::capture` feeds it host callbacks and enqueues what it returns.
+
+use crate::config::{CaptureConfig, Role};
+use crate::record::{encode, Outcome, Record};
+
+/// What the filter should do with a request, decided at request headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestDecision {
+    /// Capture it. On the shadow side, `started` is a marker record to enqueue now.
+    Capture { started: Option<Vec<u8>> },
+    /// No `x-request-id`: it cannot be paired, so nothing is copied.
+    NoRequestId,
+    /// A shadow request whose method is not allowed: answer it locally, never send it on.
+    Block,
+}
+
+/// One exchange being captured.
+#[derive(Debug)]
+pub struct Capture {
+    record: Record,
+    max_body_bytes: usize,
+    started_us: u64,
+    response_seen: bool,
+    finished: bool,
+}
+
+impl Capture {
+    /// Starts a capture at request headers. `now_us` is wall-clock microseconds since the epoch.
+    ///
+    /// ```
+    /// use shadow_compare::capture::{Capture, RequestDecision};
+    /// use shadow_compare::config::CaptureConfig;
+    /// let cfg = CaptureConfig::parse(br#"{"role": "shadow"}"#).unwrap();
+    /// let (_, d) = Capture::start(&cfg, Some("id-1"), "DELETE", "/embed", "shadow_model", 0);
+    /// assert_eq!(d, RequestDecision::Block);
+    /// ```
+    pub fn start(
+        cfg: &CaptureConfig,
+        request_id: Option<&str>,
+        method: &str,
+        path: &str,
+        cluster: &str,
+        now_us: u64,
+    ) -> (Option<Capture>, RequestDecision) {
+        if cfg.role == Role::Shadow && !cfg.allowed_methods.iter().any(|m| m.eq_ignore_ascii_case(method)) {
+            return (None, RequestDecision::Block);
+        }
+        let Some(request_id) = request_id.filter(|id| !id.is_empty()) else {
+            return (None, RequestDecision::NoRequestId);
+        };
+        let record = Record {
+            request_id: request_id.to_string(),
+            cluster: cluster.to_string(),
+            method: method.to_string(),
+            path: path.to_string(),
+            start_ms: now_us / 1_000,
+            ..Record::default()
+        };
+        let started = (cfg.role == Role::Shadow).then(|| encode(&Record { outcome: Outcome::Started, ..record.clone() }));
+        let capture = Capture {
+            record,
+            max_body_bytes: cfg.max_body_bytes,
+            started_us: now_us,
+            response_seen: false,
+            finished: false,
+        };
+        (Some(capture), RequestDecision::Capture { started })
+    }
+
+    /// Response headers arrived.
+    pub fn on_response_headers(&mut self, status: u16, content_encoding: Option<&str>) {
+        self.response_seen = true;
+        self.record.status = status;
+        self.record.content_encoding = content_encoding.map(|e| e.trim().to_ascii_lowercase()).unwrap_or_default();
+    }
+
+    /// How many bytes of a `chunk_len`-byte chunk to copy: the glue asks the host for no more than this.
+    pub fn wanted(&self, chunk_len: usize) -> usize {
+        chunk_len.min(self.max_body_bytes.saturating_sub(self.record.body.len()))
+    }
+
+    /// A response body chunk of `chunk_len` bytes, of which `copied` were copied (see [`Capture::wanted`]).
+    pub fn on_body_chunk(&mut self, chunk_len: usize, copied: &[u8]) {
+        self.record.body.extend_from_slice(copied);
+        if chunk_len > copied.len() {
+            self.record.outcome = Outcome::Truncated;
+        }
+    }
+
+    /// How many request body bytes to copy for samples (0 unless configured).
+    pub fn wanted_request(&self, cfg: &CaptureConfig, chunk_len: usize) -> usize {
+        chunk_len.min(cfg.max_request_body_bytes.saturating_sub(self.record.request_body.len()))
+    }
+
+    /// A request body chunk's copied bytes.
+    pub fn on_request_chunk(&mut self, copied: &[u8]) {
+        self.record.request_body.extend_from_slice(copied);
+    }
+
+    /// The response ended (`complete`) or the stream closed early (`!complete`, from `on_done`). Returns
+    /// the record to enqueue the first time only.
+    ///
+    /// ```
+    /// use shadow_compare::capture::Capture;
+    /// use shadow_compare::config::CaptureConfig;
+    /// use shadow_compare::record::{decode, Outcome};
+    /// let cfg = CaptureConfig::parse(br#"{"role": "primary", "max_body_bytes": 4}"#).unwrap();
+    /// let (c, _) = Capture::start(&cfg, Some("id-1"), "POST", "/embed", "prod", 1_000_000);
+    /// let mut c = c.unwrap();
+    /// c.on_response_headers(200, None);
+    /// let want = c.wanted(6);
+    /// c.on_body_chunk(6, &b"abcdef"[..want]);
+    /// let r = decode(&c.finish(true, 1_250_000).unwrap()).unwrap();
+    /// assert_eq!((r.body.as_slice(), r.outcome, r.latency_us), (&b"abcd"[..], Outcome::Truncated, 250_000));
+    /// assert!(c.finish(false, 2_000_000).is_none());
+    /// ```
+    pub fn finish(&mut self, complete: bool, now_us: u64) -> Option<Vec<u8>> {
+        if self.finished {
+            return None;
+        }
+        self.finished = true;
+        self.record.latency_us = now_us.saturating_sub(self.started_us);
+        if !complete {
+            self.record.outcome = if self.response_seen { Outcome::Reset } else { Outcome::NoResponse };
+        }
+        Some(encode(&self.record))
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::decode;
+
+    fn cfg(json: &str) -> CaptureConfig {
+        CaptureConfig::parse(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn primary_captures_without_marker() {
+        let (c, d) = Capture::start(&cfg(r#"{"role": "primary"}"#), Some("r1"), "POST", "/embed", "prod", 5_000);
+        assert_eq!(d, RequestDecision::Capture { started: None });
+        let mut c = c.unwrap();
+        c.on_response_headers(200, Some(" GZIP "));
+        c.on_body_chunk(3, b"abc");
+        c.on_body_chunk(2, b"de");
+        let r = decode(&c.finish(true, 9_000).unwrap()).unwrap();
+        assert_eq!(r.request_id, "r1");
+        assert_eq!(r.cluster, "prod");
+        assert_eq!(r.path, "/embed");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.content_encoding, "gzip");
+        assert_eq!(r.body, b"abcde");
+        assert_eq!(r.outcome, Outcome::Complete);
+        assert_eq!(r.latency_us, 4_000);
+        assert_eq!(r.start_ms, 5);
+    }
+
+    #[test]
+    fn shadow_sends_a_started_marker_and_blocks_methods() {
+        let c = cfg(r#"{"role": "shadow"}"#);
+        let (_, d) = Capture::start(&c, Some("r1"), "post", "/embed", "v2", 0);
+        let RequestDecision::Capture { started: Some(marker) } = d else { panic!("{d:?}") };
+        let m = decode(&marker).unwrap();
+        assert_eq!((m.outcome, m.request_id.as_str(), m.cluster.as_str()), (Outcome::Started, "r1", "v2"));
+        assert_eq!(Capture::start(&c, Some("r1"), "PUT", "/embed", "v2", 0).1, RequestDecision::Block);
+        assert_eq!(Capture::start(&c, None, "GET", "/embed", "v2", 0).1, RequestDecision::NoRequestId);
+        assert_eq!(Capture::start(&c, Some(""), "GET", "/embed", "v2", 0).1, RequestDecision::NoRequestId);
+    }
+
+    #[test]
+    fn early_close_is_no_response_or_reset() {
+        let c = cfg(r#"{"role": "shadow"}"#);
+        let mut a = Capture::start(&c, Some("a"), "GET", "/", "v2", 0).0.unwrap();
+        assert_eq!(decode(&a.finish(false, 10).unwrap()).unwrap().outcome, Outcome::NoResponse);
+        let mut b = Capture::start(&c, Some("b"), "GET", "/", "v2", 0).0.unwrap();
+        b.on_response_headers(200, None);
+        b.on_body_chunk(1, b"{");
+        assert_eq!(decode(&b.finish(false, 10).unwrap()).unwrap().outcome, Outcome::Reset);
+        assert!(b.is_finished());
+    }
+
+    #[test]
+    fn body_copy_stops_at_the_bound() {
+        let c = cfg(r#"{"role": "primary", "max_body_bytes": 5}"#);
+        let mut cap = Capture::start(&c, Some("a"), "GET", "/", "p", 0).0.unwrap();
+        assert_eq!(cap.wanted(3), 3);
+        cap.on_body_chunk(3, b"abc");
+        assert_eq!(cap.wanted(3), 2);
+        cap.on_body_chunk(3, b"de");
+        assert_eq!(cap.wanted(1_000_000), 0);
+        cap.on_body_chunk(1_000_000, b"");
+        let r = decode(&cap.finish(true, 0).unwrap()).unwrap();
+        assert_eq!((r.body.as_slice(), r.outcome), (&b"abcde"[..], Outcome::Truncated));
+    }
+}

@@ -1,0 +1,171 @@
+//! The capture filter's glue: an UPSTREAM HTTP filter on the production cluster and each shadow cluster.
+//!
+//! It feeds host callbacks to [`crate::capture::Capture`] and enqueues the records it returns onto the
+//! compare service's queue. Every callback returns `Continue`: the filter never pauses or changes a
+//! response. Request headers are read only in `on_http_request_headers` (they are unreadable later).
+
+use super::host;
+use crate::capture::{Capture, RequestDecision};
+use crate::config::{CaptureConfig, Role};
+use crate::stats::{self, MetricKind, Metrics};
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::Action;
+use std::cell::Cell;
+use std::rc::Rc;
+
+/// Per-plugin state shared by every request on this worker.
+pub struct CaptureShared {
+    pub cfg: CaptureConfig,
+    /// Resolved lazily: the compare service may register its queue after workers start.
+    queue: Cell<Option<u32>>,
+    enqueue_failed: u32,
+    blocked: u32,
+    no_request_id: u32,
+}
+
+impl CaptureShared {
+    pub fn new(cfg: CaptureConfig) -> Result<CaptureShared, String> {
+        let mut m = host::HostMetrics;
+        Ok(CaptureShared {
+            cfg,
+            queue: Cell::new(None),
+            enqueue_failed: m.define(MetricKind::Counter, stats::CAPTURE_ENQUEUE_FAILED)?,
+            blocked: m.define(MetricKind::Counter, stats::CAPTURE_BLOCKED)?,
+            no_request_id: m.define(MetricKind::Counter, stats::CAPTURE_NO_REQUEST_ID)?,
+        })
+    }
+
+    fn enqueue(&self, item: &[u8]) {
+        let queue = match self.queue.get() {
+            Some(q) => Some(q),
+            None => match host::resolve_queue(&self.cfg.compare_vm_id, &self.cfg.queue) {
+                Ok(Some(q)) => {
+                    self.queue.set(Some(q));
+                    Some(q)
+                }
+                _ => None,
+            },
+        };
+        let ok = queue.is_some_and(|q| host::enqueue(q, item).is_ok());
+        if !ok {
+            // A stale id (the compare VM restarted) resolves again next time.
+            self.queue.set(None);
+            host::HostMetrics.add(self.enqueue_failed, 1);
+        }
+    }
+}
+
+/// One upstream request through a captured cluster.
+pub struct CaptureFilter {
+    shared: Rc<CaptureShared>,
+    capture: Option<Capture>,
+}
+
+impl CaptureFilter {
+    pub fn new(shared: Rc<CaptureShared>) -> CaptureFilter {
+        CaptureFilter { shared, capture: None }
+    }
+
+    fn finish(&mut self, complete: bool) {
+        if let Some(item) = self.capture.as_mut().and_then(|c| c.finish(complete, host::now_us())) {
+            self.shared.enqueue(&item);
+        }
+    }
+}
+
+impl Context for CaptureFilter {
+    fn on_done(&mut self) -> bool {
+        // Reached without an end of stream: the upstream failed (connect error, timeout, reset).
+        self.finish(false);
+        true
+    }
+}
+
+impl HttpContext for CaptureFilter {
+    fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
+        let cfg = &self.shared.cfg;
+        if cfg.role == Role::Shadow {
+            for name in &cfg.strip_headers {
+                if let Err(status) = host::remove_header(host::REQUEST_HEADERS, name) {
+                    log::warn!("shadow_compare: could not strip header '{name}' (status {status})");
+                }
+            }
+        }
+        let text = |name: &str| host::header_str(host::REQUEST_HEADERS, name).ok().flatten();
+        let request_id = text("x-request-id");
+        let method = text(":method").unwrap_or_default();
+        let path = text(":path").unwrap_or_default();
+        let cluster = host::property(&["xds", "cluster_name"])
+            .ok()
+            .flatten()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
+        let (capture, decision) = Capture::start(cfg, request_id.as_deref(), &method, &path, &cluster, host::now_us());
+        match decision {
+            RequestDecision::Capture { started } => {
+                if let Some(marker) = started {
+                    self.shared.enqueue(&marker);
+                }
+                self.capture = capture;
+                Action::Continue
+            }
+            RequestDecision::NoRequestId => {
+                host::HostMetrics.add(self.shared.no_request_id, 1);
+                Action::Continue
+            }
+            RequestDecision::Block => {
+                host::HostMetrics.add(self.shared.blocked, 1);
+                let body = b"shadow_compare: method not allowed on the shadow\n";
+                match host::send_local_response(403, body, &[("content-type", "text/plain")]) {
+                    // The local reply ends the mirror here: it never reaches the shadow service.
+                    Ok(()) => Action::Pause,
+                    Err(status) => {
+                        log::error!("shadow_compare: could not block a {method} to the shadow (status {status})");
+                        Action::Continue
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, _: bool) -> Action {
+        if let Some(c) = self.capture.as_mut() {
+            let want = c.wanted_request(&self.shared.cfg, body_size);
+            if want > 0 {
+                if let Ok(bytes) = host::buffer(host::REQUEST_BODY, 0, want) {
+                    c.on_request_chunk(&bytes);
+                }
+            }
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
+        if let Some(c) = self.capture.as_mut() {
+            let text = |name: &str| host::header_str(host::RESPONSE_HEADERS, name).ok().flatten();
+            let status = text(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
+            c.on_response_headers(status, text("content-encoding").as_deref());
+        }
+        if end_of_stream {
+            self.finish(true);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if let Some(c) = self.capture.as_mut() {
+            let want = c.wanted(body_size);
+            let copied = if want > 0 { host::buffer(host::RESPONSE_BODY, 0, want).unwrap_or_default() } else { Vec::new() };
+            c.on_body_chunk(body_size, &copied);
+        }
+        if end_of_stream {
+            self.finish(true);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _: usize) -> Action {
+        self.finish(true);
+        Action::Continue
+    }
+}
