@@ -23,8 +23,8 @@
 /// assert_eq!(stem("ponies"), "poni");
 /// ```
 pub fn stem(word: &str) -> String {
-    // Step 1b may add one letter ('conflat' + 'e'); no rule grows a word by more.
-    let mut out = String::with_capacity(word.len().saturating_add(1));
+    // A stem is never longer than its word: the 'e' step 1b may add replaces a stripped '-ed' or '-ing'.
+    let mut out = String::with_capacity(word.len());
     stem_into(word, &mut out);
     out
 }
