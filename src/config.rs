@@ -36,9 +36,12 @@ impl ConfigError {
         ConfigError { field: field.into(), message: message.into() }
     }
 
-    /// serde's errors name the unknown or mistyped field in their message; keep it, and say where.
-    fn from_serde(err: serde_json::Error) -> ConfigError {
-        ConfigError::new("", format!("{err}"))
+    /// A serde error with the path of the field it happened in (`rules[0].threshold`), or none for
+    /// an error in the document itself (not JSON, an unknown top-level field).
+    fn from_serde(err: serde_path_to_error::Error<serde_json::Error>) -> ConfigError {
+        let path = err.path().to_string();
+        let field = if path == "." { String::new() } else { path };
+        ConfigError::new(field, err.into_inner().to_string())
     }
 }
 
@@ -105,7 +108,7 @@ impl CaptureConfig {
     /// assert_eq!(err.to_string(), "max_body_bytes: must be between 1 and 67108864");
     /// ```
     pub fn parse(json: &[u8]) -> Result<CaptureConfig, ConfigError> {
-        let raw: RawCapture = serde_json::from_slice(json).map_err(ConfigError::from_serde)?;
+        let raw: RawCapture = parse_json(json)?;
         let role = raw.role.ok_or_else(|| ConfigError::new("role", "required: \"primary\" or \"shadow\""))?;
         let compare_vm_id = raw.compare_vm_id.unwrap_or_else(|| DEFAULT_COMPARE_VM_ID.to_string());
         if compare_vm_id.is_empty() {
@@ -171,6 +174,12 @@ impl CaptureConfig {
             allowed_methods,
         })
     }
+}
+
+fn parse_json<'de, T: Deserialize<'de>>(json: &'de [u8]) -> Result<T, ConfigError> {
+    let de = &mut serde_json::Deserializer::from_slice(json);
+    let value = serde_path_to_error::deserialize(de).map_err(ConfigError::from_serde)?;
+    Ok(value)
 }
 
 fn is_header_name_byte(b: u8) -> bool {
@@ -265,7 +274,7 @@ impl CompareConfig {
     /// assert_eq!(err.to_string(), "rules[0].pointer: must be empty or start with '/'");
     /// ```
     pub fn parse(json: &[u8]) -> Result<CompareConfig, ConfigError> {
-        let raw: RawCompare = serde_json::from_slice(json).map_err(ConfigError::from_serde)?;
+        let raw: RawCompare = parse_json(json)?;
         let primary_cluster =
             raw.primary_cluster.ok_or_else(|| ConfigError::new("primary_cluster", "required"))?;
         check_name("primary_cluster", &primary_cluster)?;
@@ -496,8 +505,10 @@ mod tests {
         assert_eq!(with(r#""max_backlog": 0"#), "max_backlog: must be between 1 and 1000000");
         assert_eq!(with(r#""slice_ms": 5000"#), "slice_ms: must be between 1 and 1000");
         assert_eq!(with(r#""queue": """#), "queue: must not be empty");
-        assert!(with(r#""pair_timeout": 5"#).starts_with("unknown field `pair_timeout`"), "{}", with(r#""pair_timeout": 5"#));
-        assert!(with(r#""max_pending": "ten""#).starts_with("invalid type: string \"ten\""));
+        assert!(with(r#""pair_timeout": 5"#).starts_with("pair_timeout: unknown field `pair_timeout`"));
+        assert!(with(r#""max_pending": "ten""#).starts_with("max_pending: invalid type: string \"ten\""));
+        assert!(compare_err(r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "exact", "treshold": 1}]}"#)
+            .starts_with("rules[0].treshold: unknown field `treshold`"));
         assert!(compare_err("not json").starts_with("expected ident"));
     }
 
@@ -516,8 +527,8 @@ mod tests {
         for (json, want) in cases {
             assert_eq!(&capture_err(json), want, "config: {json}");
         }
-        assert!(capture_err(r#"{"role": "canary"}"#).starts_with("unknown variant `canary`"));
-        assert!(capture_err(r#"{"role": "shadow", "strip": []}"#).starts_with("unknown field `strip`"));
+        assert!(capture_err(r#"{"role": "canary"}"#).starts_with("role: unknown variant `canary`"));
+        assert!(capture_err(r#"{"role": "shadow", "strip": []}"#).starts_with("strip: unknown field `strip`"));
         let c = CaptureConfig::parse(br#"{"role": "shadow", "strip_headers": ["X-Api-Key"], "allowed_methods": ["post"]}"#).unwrap();
         assert_eq!(c.strip_headers, ["x-api-key"]);
         assert_eq!(c.allowed_methods, ["POST"]);
