@@ -1,0 +1,40 @@
+//! `shadow-compare`: the native companion of the Envoy filter. Same scoring core, offline and around Envoy.
+//!
+//!   shadow-compare score --kind KIND [--pointer P] [--threshold T] [--tokenizer rouge|unicode] [FILE|-]
+//!   shadow-compare check-config --root-id capture|compare [FILE|-]
+
+mod args;
+mod check;
+mod score;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  shadow-compare score --kind cosine|rouge_l|exact [--pointer P] [--threshold T] [--tokenizer rouge|unicode] [FILE|-]
+      Scores logged pairs: JSON Lines in, one {\"similarity\", \"divergent\", \"error\"} per line out.
+  shadow-compare check-config --root-id capture|compare [FILE|-]
+      Validates a plugin configuration exactly as the filter will at startup.";
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = argv.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match command.as_str() {
+        "score" => score::run(rest),
+        "check-config" => check::run(rest),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(format!("unknown command '{other}'")),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("shadow-compare: {message}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
