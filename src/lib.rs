@@ -25,6 +25,7 @@ pub mod record;
 pub mod rouge;
 pub mod score;
 pub mod stats;
+pub mod verdict;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;
