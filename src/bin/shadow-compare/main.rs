@@ -3,6 +3,7 @@
 //!   shadow-compare score --kind KIND [--pointer P] [--threshold T] [--tokenizer rouge|unicode] [FILE|-]
 //!   shadow-compare check-config --root-id capture|compare [FILE|-]
 
+mod admin;
 mod args;
 mod check;
 mod score;
