@@ -13,8 +13,10 @@ use crate::config::{CompareConfig, Rule};
 use crate::decode::decode_body;
 use crate::pairing::{Offer, PairTable, Side, Slot};
 use crate::record::{decode, Outcome, Record};
+use crate::sample::{self, RateLimiter, SampleInput};
 use crate::score::{is_divergent, ScoreError};
 use crate::stats::{self, MetricKind, Metrics};
+use crate::verdict::{self, Counts, Readiness};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
@@ -38,10 +40,15 @@ struct PairStats {
     distance_bp: u32,
     primary_latency_ms: u32,
     shadow_latency_ms: u32,
+    divergence_ppm: u32,
+    divergence_upper_ppm: u32,
+    promotion_ready: u32,
+    /// Only when a baseline shadow is configured and this one is a candidate.
+    excess_divergence_upper_ppm: Option<u32>,
 }
 
 impl PairStats {
-    fn define(m: &mut dyn Metrics, rule: &str, shadow: &str) -> Result<PairStats, String> {
+    fn define(m: &mut dyn Metrics, rule: &str, shadow: &str, excess: bool) -> Result<PairStats, String> {
         let mut counter = |metric: &str| m.define(MetricKind::Counter, &stats::rule_stat(rule, shadow, metric));
         let pairs = counter(stats::PAIRS)?;
         let divergent = counter(stats::DIVERGENT)?;
@@ -56,8 +63,17 @@ impl PairStats {
         for reason in ScoreError::REASONS {
             compare_errors.push(m.define(MetricKind::Counter, &stats::reason_stat(rule, shadow, reason))?);
         }
+        let mut gauge = |metric: &str| m.define(MetricKind::Gauge, &stats::rule_stat(rule, shadow, metric));
+        let divergence_ppm = gauge(stats::DIVERGENCE_PPM)?;
+        let divergence_upper_ppm = gauge(stats::DIVERGENCE_UPPER_PPM)?;
+        let promotion_ready = gauge(stats::PROMOTION_READY)?;
+        let excess_divergence_upper_ppm = if excess { Some(gauge(stats::EXCESS_DIVERGENCE_UPPER_PPM)?) } else { None };
         let mut histogram = |metric: &str| m.define(MetricKind::Histogram, &stats::rule_stat(rule, shadow, metric));
         Ok(PairStats {
+            divergence_ppm,
+            divergence_upper_ppm,
+            promotion_ready,
+            excess_divergence_upper_ppm,
             pairs,
             divergent,
             status_mismatch,
@@ -91,6 +107,7 @@ struct GlobalStats {
     unmatched: u32,
     late: u32,
     duplicate: u32,
+    samples_rate_limited: u32,
 }
 
 /// A pair whose two sides answered, waiting to be scored.
@@ -102,7 +119,7 @@ struct Job {
     shadow_record: Record,
 }
 
-/// What scoring one pair gave: what the stats recorded, for callers that want more (samples, tests).
+/// What scoring one pair gave: what the stats recorded, and the sample to send if one is due.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
     pub rule: usize,
@@ -110,6 +127,8 @@ pub struct Scored {
     pub request_id: String,
     pub result: Result<f64, ScoreError>,
     pub divergent: bool,
+    /// The JSON body for the sample sink (already limited, redacted and truncated).
+    pub sample: Option<Vec<u8>>,
 }
 
 /// The compare service. See the module docs.
@@ -119,16 +138,22 @@ pub struct Comparator {
     jobs: VecDeque<Job>,
     /// Index: `rule * shadows + shadow`.
     pair_stats: Vec<PairStats>,
+    /// What each (rule, shadow) did since start, for the verdict gauges. Same index.
+    counts: Vec<Counts>,
+    /// The verdict gauges need refreshing.
+    counts_changed: bool,
     global: GlobalStats,
+    limiter: Option<RateLimiter>,
 }
 
 impl Comparator {
     /// Builds the service and defines every stat it will ever update (Envoy wants them defined up front).
     pub fn new(cfg: CompareConfig, m: &mut dyn Metrics) -> Result<Comparator, String> {
         let mut pair_stats = Vec::with_capacity(cfg.rules.len() * cfg.shadow_clusters.len());
+        let has_baseline = cfg.shadow_clusters.iter().any(|s| s.baseline);
         for rule in &cfg.rules {
             for shadow in &cfg.shadow_clusters {
-                pair_stats.push(PairStats::define(m, &rule.name, &shadow.name)?);
+                pair_stats.push(PairStats::define(m, &rule.name, &shadow.name, has_baseline && !shadow.baseline)?);
             }
         }
         let global = GlobalStats {
@@ -140,9 +165,21 @@ impl Comparator {
             unmatched: m.define(MetricKind::Counter, stats::UNMATCHED)?,
             late: m.define(MetricKind::Counter, stats::LATE)?,
             duplicate: m.define(MetricKind::Counter, stats::DUPLICATE)?,
+            samples_rate_limited: m.define(MetricKind::Counter, stats::SAMPLES_RATE_LIMITED)?,
         };
         let table = PairTable::new(cfg.shadow_clusters.len(), cfg.max_pending, MAX_PENDING_BYTES, cfg.pair_timeout_ms);
-        Ok(Comparator { cfg, table, jobs: VecDeque::new(), pair_stats, global })
+        let counts = vec![Counts::default(); pair_stats.len()];
+        let limiter = cfg.samples.as_ref().map(|s| RateLimiter::new(s.max_per_second));
+        Ok(Comparator {
+            cfg,
+            table,
+            jobs: VecDeque::new(),
+            pair_stats,
+            counts,
+            counts_changed: true,
+            global,
+            limiter,
+        })
     }
 
     pub fn config(&self) -> &CompareConfig {
@@ -166,6 +203,21 @@ impl Comparator {
     fn count(&self, m: &mut dyn Metrics, rule: usize, shadow: usize, pick: fn(&PairStats) -> u32) {
         if let Some(s) = self.stats_for(rule, shadow) {
             m.add(pick(s), 1);
+        }
+    }
+
+    /// Adds to what the verdict gauges are computed from.
+    fn tally(&mut self, rule: usize, shadow: usize, pair: Option<bool>) {
+        let i = rule * self.cfg.shadow_clusters.len() + shadow;
+        if let Some(c) = self.counts.get_mut(i) {
+            match pair {
+                Some(divergent) => {
+                    c.pairs += 1;
+                    c.divergent += u64::from(divergent);
+                }
+                None => c.failures += 1,
+            }
+            self.counts_changed = true;
         }
     }
 
@@ -264,9 +316,11 @@ impl Comparator {
             return self.count(m, rule, shadow, |s| s.primary_errors);
         }
         if s.outcome == Outcome::NoResponse {
+            self.tally(rule, shadow, None);
             return self.count(m, rule, shadow, |s| s.shadow_missing);
         }
         if failed(&s) {
+            self.tally(rule, shadow, None);
             return self.count(m, rule, shadow, |s| s.shadow_errors);
         }
         if let Some(st) = self.stats_for(rule, shadow) {
@@ -274,6 +328,7 @@ impl Comparator {
             m.record(st.shadow_latency_ms, s.latency_us / 1_000);
         }
         if primary.status != s.status {
+            self.tally(rule, shadow, Some(true));
             if let Some(st) = self.stats_for(rule, shadow) {
                 m.add(st.status_mismatch, 1);
                 m.add(st.pairs, 1);
@@ -291,10 +346,14 @@ impl Comparator {
 
     /// Scores waiting pairs until none is left or `stop()` says the slice is over (checked after each
     /// pair, so at least one is scored per call). Returns what was scored.
-    pub fn run_jobs(&mut self, m: &mut dyn Metrics, stop: &mut dyn FnMut() -> bool) -> Vec<Scored> {
+    pub fn run_jobs(&mut self, now_ms: u64, m: &mut dyn Metrics, stop: &mut dyn FnMut() -> bool) -> Vec<Scored> {
         let mut out = Vec::new();
         while let Some(job) = self.jobs.pop_front() {
-            let scored = self.score_job(&job);
+            let mut scored = self.score_job(&job);
+            // A pair that could not be scored counts against the shadow, like an error would.
+            let pair = scored.result.is_ok().then_some(scored.divergent);
+            self.tally(job.rule, job.shadow, pair);
+            scored.sample = self.sample_for(&job, &scored, now_ms, m);
             if let Some(st) = self.stats_for(job.rule, job.shadow) {
                 match &scored.result {
                     Ok(similarity) => {
@@ -320,6 +379,37 @@ impl Comparator {
         out
     }
 
+    /// The sample for a scored pair, if samples are on, the pair is due one, and the limiter allows it.
+    fn sample_for(&mut self, job: &Job, scored: &Scored, now_ms: u64, m: &mut dyn Metrics) -> Option<Vec<u8>> {
+        let cfg = self.cfg.samples.as_ref()?;
+        let wanted = scored.divergent || scored.result.is_err() || sample::sample_agreeing(&scored.request_id, cfg.agree_fraction);
+        if !wanted {
+            return None;
+        }
+        if !self.limiter.as_mut().is_some_and(|l| l.try_take(now_ms)) {
+            m.add(self.global.samples_rate_limited, 1);
+            return None;
+        }
+        let rule = self.cfg.rules.get(job.rule)?;
+        let shadow = self.cfg.shadow_clusters.get(job.shadow)?;
+        let input = SampleInput {
+            rule: &rule.name,
+            shadow: &shadow.name,
+            kind: rule.scorer.kind,
+            result: &scored.result,
+            divergent: scored.divergent,
+            primary: &job.primary,
+            shadow_record: &job.shadow_record,
+            now_ms,
+        };
+        Some(sample::build(&input, cfg))
+    }
+
+    /// Counts a sample the glue could not hand over (rate limit of in-flight calls).
+    pub fn sample_rate_limited(&self, m: &mut dyn Metrics) {
+        m.add(self.global.samples_rate_limited, 1);
+    }
+
     fn score_job(&self, job: &Job) -> Scored {
         let result = self.cfg.rules.get(job.rule).map_or(Ok(0.0), |rule| score_pair(rule, &job.primary, &job.shadow_record));
         let divergent = match (&result, self.cfg.rules.get(job.rule)) {
@@ -332,6 +422,7 @@ impl Comparator {
             request_id: job.primary.request_id.clone(),
             result,
             divergent,
+            sample: None,
         }
     }
 
@@ -350,6 +441,30 @@ impl Comparator {
         }
         m.record(self.global.pending, self.table.len() as u64);
         m.record(self.global.backlog, self.jobs.len() as u64);
+        if self.counts_changed {
+            self.counts_changed = false;
+            self.record_verdicts(m);
+        }
+    }
+
+    /// Refreshes the verdict gauges of every (rule, shadow) from the counts.
+    fn record_verdicts(&self, m: &mut dyn Metrics) {
+        let shadows = self.cfg.shadow_clusters.len();
+        let baseline = self.cfg.shadow_clusters.iter().position(|s| s.baseline);
+        for (i, (st, c)) in self.pair_stats.iter().zip(&self.counts).enumerate() {
+            let rule = i / shadows.max(1);
+            let base = baseline.and_then(|b| self.counts.get(rule * shadows + b)).copied();
+            let own = verdict::wilson(c.divergent, c.pairs);
+            m.record(st.divergence_ppm, own.map_or(0, |r| verdict::ppm(r.rate)));
+            m.record(st.divergence_upper_ppm, own.map_or(0, |r| verdict::ppm(r.upper)));
+            if let Some(id) = st.excess_divergence_upper_ppm {
+                let excess = verdict::deciding_divergence(*c, base).map_or(0, |r| verdict::ppm(r.upper));
+                m.record(id, excess);
+            }
+            let is_baseline = baseline == Some(i % shadows.max(1));
+            let ready = verdict::readiness(*c, if is_baseline { None } else { base }, self.cfg.promotion);
+            m.record(st.promotion_ready, u64::from(ready == Readiness::Ready));
+        }
     }
 }
 
@@ -409,7 +524,7 @@ mod tests {
     }
 
     fn run_all(c: &mut Comparator, m: &mut MemoryMetrics) -> Vec<Scored> {
-        c.run_jobs(m, &mut || false)
+        c.run_jobs(0, m, &mut || false)
     }
 
     #[test]
@@ -419,8 +534,8 @@ mod tests {
         assert!(names.contains(&"shadow_compare.rule.cls.shadow.v3.reason.dimension_mismatch.compare_errors"));
         assert!(names.contains(&"shadow_compare.rule.cls.shadow.v2.distance_bp"));
         assert!(names.contains(&"shadow_compare.pending"));
-        // 9 counters + 6 reasons + 3 histograms per (rule, shadow), and 8 globals.
-        assert_eq!(names.len(), 2 * 18 + 8);
+        // 9 counters + 6 reasons + 3 gauges + 3 histograms per (rule, shadow), and 9 globals.
+        assert_eq!(names.len(), 2 * 21 + 9);
     }
 
     #[test]
@@ -493,7 +608,7 @@ mod tests {
             c.on_item(&rec(id, "v2", 0, Outcome::Started, ""), 0, &mut m);
             c.on_item(&rec(id, "prod", 200, Outcome::Complete, p), 0, &mut m);
             c.on_item(&rec(id, "v2", 200, s_outcome, s), 0, &mut m);
-            c.run_jobs(&mut m, &mut || false);
+            c.run_jobs(0, &mut m, &mut || false);
         };
         send("a", r#"{"label": "x"}"#, "not json", Outcome::Complete);
         send("b", r#"{"label": "x"}"#, r#"{"other": 1}"#, Outcome::Complete);
@@ -519,7 +634,7 @@ mod tests {
         assert_eq!(stat(&m, "v2", "dropped"), 3);
         assert_eq!(m.value(stats::BACKLOG), 2);
         // Slices: stop after the first pair, the rest waits for the next slice.
-        assert_eq!(c.run_jobs(&mut m, &mut || true).len(), 1);
+        assert_eq!(c.run_jobs(0, &mut m, &mut || true).len(), 1);
         assert_eq!(c.backlog(), 1);
 
         let mut m = MemoryMetrics::default();
@@ -559,6 +674,67 @@ mod tests {
         assert_eq!(m.value(stats::BAD_RECORDS), 1);
         assert_eq!(m.value(stats::UNKNOWN_CLUSTER), 1);
         assert_eq!(m.value(stats::UNMATCHED), 1);
+    }
+
+    #[test]
+    fn verdict_gauges_follow_the_counts_and_subtract_the_baseline() {
+        let mut m = MemoryMetrics::default();
+        let cfg = CompareConfig::parse(
+            br#"{"primary_cluster": "prod", "shadow_clusters": [{"name": "base", "baseline": true}, "cand"],
+                 "promotion": {"min_pairs": 100, "max_divergence": 0.05, "max_error_rate": 0.05},
+                 "rules": [{"name": "cls", "kind": "exact", "pointer": "/label"}]}"#,
+        )
+        .unwrap();
+        let mut c = Comparator::new(cfg, &mut m).unwrap();
+        // 200 requests: the baseline diverges on 10 (5%), the candidate on 14 (7%).
+        for i in 0..200 {
+            let id = format!("r{i}");
+            let answer = |diverge: bool| if diverge { r#"{"label": "dog"}"# } else { r#"{"label": "cat"}"# };
+            c.on_item(&rec(&id, "base", 0, Outcome::Started, ""), 0, &mut m);
+            c.on_item(&rec(&id, "cand", 0, Outcome::Started, ""), 0, &mut m);
+            c.on_item(&rec(&id, "prod", 200, Outcome::Complete, r#"{"label": "cat"}"#), 0, &mut m);
+            c.on_item(&rec(&id, "base", 200, Outcome::Complete, answer(i % 20 == 0)), 0, &mut m);
+            c.on_item(&rec(&id, "cand", 200, Outcome::Complete, answer(i % 20 == 0 || i % 50 == 1)), 0, &mut m);
+            c.run_jobs(0, &mut m, &mut || false);
+        }
+        c.on_tick(1, &mut m);
+        let g = |shadow: &str, metric: &str| m.value(&stats::rule_stat("cls", shadow, metric));
+        assert_eq!(g("base", "divergence_ppm"), 50_000);
+        assert_eq!(g("cand", "divergence_ppm"), 70_000);
+        let upper = verdict::wilson(14, 200).unwrap().upper;
+        assert_eq!(g("cand", "divergence_upper_ppm"), verdict::ppm(upper));
+        let excess = verdict::excess(verdict::wilson(14, 200).unwrap(), verdict::wilson(10, 200).unwrap());
+        assert_eq!(g("cand", "excess_divergence_upper_ppm"), verdict::ppm(excess.upper));
+        assert!(!m.names().any(|n| n.ends_with("shadow.base.excess_divergence_upper_ppm")));
+        // Own divergence 7% is over the 5% gate, and so is the excess's upper bound here.
+        assert_eq!(g("cand", "promotion_ready"), u64::from(excess.upper <= 0.05));
+        assert_eq!(g("base", "promotion_ready"), 0, "baseline's own upper bound is above 5%");
+    }
+
+    #[test]
+    fn samples_divergent_pairs_within_the_rate_limit() {
+        let mut m = MemoryMetrics::default();
+        let cfg = CompareConfig::parse(
+            br#"{"primary_cluster": "prod", "shadow_clusters": ["v2"],
+                 "samples": {"cluster": "sink", "max_per_second": 2, "redact": ["/secret"]},
+                 "rules": [{"name": "cls", "kind": "exact", "pointer": "/label"}]}"#,
+        )
+        .unwrap();
+        let mut c = Comparator::new(cfg, &mut m).unwrap();
+        for i in 0..5 {
+            let id = format!("r{i}");
+            c.on_item(&rec(&id, "v2", 0, Outcome::Started, ""), 0, &mut m);
+            c.on_item(&rec(&id, "prod", 200, Outcome::Complete, r#"{"label": "cat", "secret": "s3"}"#), 0, &mut m);
+            let shadow = if i == 0 { r#"{"label": "cat"}"# } else { r#"{"label": "dog"}"# };
+            c.on_item(&rec(&id, "v2", 200, Outcome::Complete, shadow), 0, &mut m);
+        }
+        let scored = c.run_jobs(10_000, &mut m, &mut || false);
+        let samples: Vec<serde_json::Value> =
+            scored.iter().filter_map(|s| s.sample.as_ref()).map(|b| serde_json::from_slice(b).unwrap()).collect();
+        assert_eq!(samples.len(), 2, "agreeing r0 not sampled; 4 divergent, limit 2");
+        assert_eq!(samples[0]["request_id"], "r1");
+        assert_eq!(samples[0]["primary_body"], r#"{"label":"cat","secret":"[REDACTED]"}"#);
+        assert_eq!(m.value(stats::SAMPLES_RATE_LIMITED), 2);
     }
 
     #[test]

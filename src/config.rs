@@ -6,6 +6,7 @@
 //! that says what to fix.
 
 use crate::score::{Kind, Scorer, Tokenizer, DEFAULT_THRESHOLD};
+use crate::verdict::Gate;
 use serde::Deserialize;
 use std::fmt;
 
@@ -224,6 +225,46 @@ struct RawCompare {
     max_backlog: Option<usize>,
     slice_ms: Option<u64>,
     queue: Option<String>,
+    samples: Option<RawSamples>,
+    promotion: Option<RawPromotion>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSamples {
+    cluster: Option<String>,
+    path: Option<String>,
+    authority: Option<String>,
+    max_per_second: Option<u32>,
+    agree_fraction: Option<f64>,
+    max_body_bytes: Option<usize>,
+    redact: Option<Vec<String>>,
+    timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPromotion {
+    min_pairs: Option<u64>,
+    max_divergence: Option<f64>,
+    max_error_rate: Option<f64>,
+}
+
+/// Where and how divergence samples are sent (see `sample.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SamplesConfig {
+    /// The Envoy cluster of the sink (e.g. `shadow-compare collect`).
+    pub cluster: String,
+    pub path: String,
+    pub authority: String,
+    pub max_per_second: u32,
+    /// Fraction of agreeing pairs also sampled, for base rates.
+    pub agree_fraction: f64,
+    /// Each body in a sample is cut to this many bytes.
+    pub max_body_bytes: usize,
+    /// JSON pointers whose values are replaced by "[REDACTED]" in every body of a sample.
+    pub redact: Vec<String>,
+    pub timeout_ms: u64,
 }
 
 /// A shadow cluster the compare service scores against production.
@@ -256,6 +297,10 @@ pub struct CompareConfig {
     /// How long one scoring slice may hold the main thread before yielding to the event loop.
     pub slice_ms: u64,
     pub queue: String,
+    /// Divergence samples; `None` sends none.
+    pub samples: Option<SamplesConfig>,
+    /// The gate behind the `promotion_ready` gauges.
+    pub promotion: Gate,
 }
 
 impl CompareConfig {
@@ -335,6 +380,8 @@ impl CompareConfig {
         if queue.is_empty() {
             return Err(ConfigError::new("queue", "must not be empty"));
         }
+        let samples = raw.samples.map(compile_samples).transpose()?;
+        let promotion = compile_promotion(raw.promotion)?;
         Ok(CompareConfig {
             primary_cluster,
             shadow_clusters,
@@ -344,6 +391,8 @@ impl CompareConfig {
             max_backlog,
             slice_ms,
             queue,
+            samples,
+            promotion,
         })
     }
 
@@ -351,6 +400,71 @@ impl CompareConfig {
     pub fn rule_for(&self, path: &str) -> Option<(usize, &Rule)> {
         self.rules.iter().enumerate().find(|(_, r)| path.starts_with(&r.path_prefix))
     }
+}
+
+pub const DEFAULT_SAMPLES_PATH: &str = "/samples";
+pub const DEFAULT_SAMPLES_PER_SECOND: u32 = 10;
+pub const DEFAULT_SAMPLE_BODY_BYTES: usize = 4_096;
+pub const DEFAULT_SAMPLE_TIMEOUT_MS: u64 = 1_000;
+pub const DEFAULT_MIN_PAIRS: u64 = 1_000;
+pub const DEFAULT_MAX_DIVERGENCE: f64 = 0.01;
+pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.01;
+
+fn compile_samples(raw: RawSamples) -> Result<SamplesConfig, ConfigError> {
+    let cluster = raw.cluster.ok_or_else(|| ConfigError::new("samples.cluster", "required"))?;
+    if cluster.is_empty() {
+        return Err(ConfigError::new("samples.cluster", "must not be empty"));
+    }
+    let path = raw.path.unwrap_or_else(|| DEFAULT_SAMPLES_PATH.to_string());
+    if !path.starts_with('/') {
+        return Err(ConfigError::new("samples.path", "must start with '/'"));
+    }
+    let max_per_second = raw.max_per_second.unwrap_or(DEFAULT_SAMPLES_PER_SECOND);
+    if !(1..=10_000).contains(&max_per_second) {
+        return Err(ConfigError::new("samples.max_per_second", "must be between 1 and 10000"));
+    }
+    let agree_fraction = raw.agree_fraction.unwrap_or(0.0);
+    if !(0.0..=1.0).contains(&agree_fraction) {
+        return Err(ConfigError::new("samples.agree_fraction", format!("{agree_fraction} is outside [0, 1]")));
+    }
+    let max_body_bytes = raw.max_body_bytes.unwrap_or(DEFAULT_SAMPLE_BODY_BYTES);
+    if !(1..=MAX_MAX_BODY_BYTES).contains(&max_body_bytes) {
+        return Err(ConfigError::new(
+            "samples.max_body_bytes",
+            format!("must be between 1 and {MAX_MAX_BODY_BYTES}"),
+        ));
+    }
+    let redact = raw.redact.unwrap_or_default();
+    for (i, p) in redact.iter().enumerate() {
+        if p.is_empty() {
+            return Err(ConfigError::new(format!("samples.redact[{i}]"), "must not be empty (that is the whole body)"));
+        }
+        crate::pointer::validate(p).map_err(|m| ConfigError::new(format!("samples.redact[{i}]"), m))?;
+    }
+    let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_SAMPLE_TIMEOUT_MS);
+    if !(1..=60_000).contains(&timeout_ms) {
+        return Err(ConfigError::new("samples.timeout_ms", "must be between 1 and 60000"));
+    }
+    let authority = raw.authority.unwrap_or_else(|| cluster.clone());
+    Ok(SamplesConfig { cluster, path, authority, max_per_second, agree_fraction, max_body_bytes, redact, timeout_ms })
+}
+
+fn compile_promotion(raw: Option<RawPromotion>) -> Result<Gate, ConfigError> {
+    let raw = raw.unwrap_or(RawPromotion { min_pairs: None, max_divergence: None, max_error_rate: None });
+    let gate = Gate {
+        min_pairs: raw.min_pairs.unwrap_or(DEFAULT_MIN_PAIRS),
+        max_divergence: raw.max_divergence.unwrap_or(DEFAULT_MAX_DIVERGENCE),
+        max_error_rate: raw.max_error_rate.unwrap_or(DEFAULT_MAX_ERROR_RATE),
+    };
+    if gate.min_pairs == 0 {
+        return Err(ConfigError::new("promotion.min_pairs", "must be at least 1"));
+    }
+    for (field, v) in [("promotion.max_divergence", gate.max_divergence), ("promotion.max_error_rate", gate.max_error_rate)] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(ConfigError::new(field, format!("{v} is outside [0, 1]")));
+        }
+    }
+    Ok(gate)
 }
 
 fn compile_rule(i: usize, r: RawRule) -> Result<Rule, ConfigError> {
@@ -429,6 +543,8 @@ mod tests {
         assert_eq!(c.max_backlog, 1_000);
         assert_eq!(c.slice_ms, 10);
         assert_eq!(c.queue, "shadow_compare.records");
+        assert_eq!(c.samples, None);
+        assert_eq!(c.promotion, Gate { min_pairs: 1_000, max_divergence: 0.01, max_error_rate: 0.01 });
         let r = &c.rules[0];
         assert_eq!((r.name.as_str(), r.path_prefix.as_str(), r.threshold), ("embed", "/embed", 0.85));
         assert_eq!(r.scorer, Scorer { kind: Kind::Cosine, pointer: "/embedding".into(), tokenizer: Tokenizer::Rouge });
@@ -505,6 +621,18 @@ mod tests {
         assert_eq!(with(r#""max_backlog": 0"#), "max_backlog: must be between 1 and 1000000");
         assert_eq!(with(r#""slice_ms": 5000"#), "slice_ms: must be between 1 and 1000");
         assert_eq!(with(r#""queue": """#), "queue: must not be empty");
+        assert_eq!(with(r#""samples": {}"#), "samples.cluster: required");
+        assert_eq!(with(r#""samples": {"cluster": "sink", "path": "x"}"#), "samples.path: must start with '/'");
+        assert_eq!(with(r#""samples": {"cluster": "sink", "max_per_second": 0}"#), "samples.max_per_second: must be between 1 and 10000");
+        assert_eq!(with(r#""samples": {"cluster": "sink", "agree_fraction": 2}"#), "samples.agree_fraction: 2 is outside [0, 1]");
+        assert_eq!(with(r#""samples": {"cluster": "sink", "max_body_bytes": 0}"#), "samples.max_body_bytes: must be between 1 and 67108864");
+        assert_eq!(with(r#""samples": {"cluster": "sink", "redact": ["/a", "b"]}"#), "samples.redact[1]: must be empty or start with '/'");
+        assert_eq!(with(r#""samples": {"cluster": "sink", "redact": [""]}"#), "samples.redact[0]: must not be empty (that is the whole body)");
+        assert_eq!(with(r#""samples": {"cluster": "sink", "timeout_ms": 0}"#), "samples.timeout_ms: must be between 1 and 60000");
+        assert!(with(r#""samples": {"cluster": "sink", "rate": 1}"#).starts_with("samples.rate: unknown field"));
+        assert_eq!(with(r#""promotion": {"min_pairs": 0}"#), "promotion.min_pairs: must be at least 1");
+        assert_eq!(with(r#""promotion": {"max_divergence": 1.5}"#), "promotion.max_divergence: 1.5 is outside [0, 1]");
+        assert_eq!(with(r#""promotion": {"max_error_rate": -1}"#), "promotion.max_error_rate: -1 is outside [0, 1]");
         assert!(with(r#""pair_timeout": 5"#).starts_with("pair_timeout: unknown field `pair_timeout`"));
         assert!(with(r#""max_pending": "ten""#).starts_with("max_pending: invalid type: string \"ten\""));
         assert!(compare_err(r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "exact", "treshold": 1}]}"#)

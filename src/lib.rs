@@ -12,8 +12,8 @@
     )
 )]
 
-pub mod compare;
 pub mod capture;
+pub mod compare;
 pub mod config;
 pub mod cosine;
 pub mod decode;
@@ -23,6 +23,7 @@ pub mod pairing;
 pub mod pointer;
 pub mod record;
 pub mod rouge;
+pub mod sample;
 pub mod score;
 pub mod stats;
 pub mod verdict;

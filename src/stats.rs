@@ -37,6 +37,17 @@ pub const PRIMARY_LATENCY_MS: &str = "primary_latency_ms";
 /// Histogram: upstream latency of the shadow in a pair, ms.
 pub const SHADOW_LATENCY_MS: &str = "shadow_latency_ms";
 
+/// Gauge: divergent / pairs since start, in parts per million.
+pub const DIVERGENCE_PPM: &str = "divergence_ppm";
+/// Gauge: the upper bound of the 95% Wilson interval of the divergence rate, ppm. Gate on this.
+pub const DIVERGENCE_UPPER_PPM: &str = "divergence_upper_ppm";
+/// Gauge: with a baseline shadow configured, the upper bound of (candidate − baseline) divergence, ppm
+/// (0 when the candidate diverges no more than production does from itself).
+pub const EXCESS_DIVERGENCE_UPPER_PPM: &str = "excess_divergence_upper_ppm";
+/// Gauge: 1 when the shadow meets the config's `promotion` gate (enough pairs, divergence and failure
+/// rate upper bounds under their limits), else 0.
+pub const PROMOTION_READY: &str = "promotion_ready";
+
 /// Gauge: requests waiting in the pairing table.
 pub const PENDING: &str = "shadow_compare.pending";
 /// Gauge: scoring jobs waiting for the compare service's next slice.
@@ -53,6 +64,12 @@ pub const UNMATCHED: &str = "shadow_compare.unmatched";
 pub const LATE: &str = "shadow_compare.late";
 /// Counter: a second record for the same side of one request (a client reusing `x-request-id`).
 pub const DUPLICATE: &str = "shadow_compare.duplicate";
+/// Counter: divergence samples handed to the sink cluster.
+pub const SAMPLES_SENT: &str = "shadow_compare.samples.sent";
+/// Counter: samples not sent because of the per-second limit or too many in flight.
+pub const SAMPLES_RATE_LIMITED: &str = "shadow_compare.samples.rate_limited";
+/// Counter: samples the sink did not accept (dispatch error, timeout, or a non-2xx answer).
+pub const SAMPLES_FAILED: &str = "shadow_compare.samples.failed";
 /// Counter (capture): records that could not be enqueued (compare service missing or queue error).
 pub const CAPTURE_ENQUEUE_FAILED: &str = "shadow_compare.capture.enqueue_failed";
 /// Counter (capture): shadow requests answered locally because their method is not allowed.

@@ -7,6 +7,7 @@
 use super::host;
 use crate::compare::Comparator;
 use crate::config::CompareConfig;
+use crate::stats::{self, MetricKind, Metrics};
 
 /// How often the service wakes without new records: expiry resolution and leftover scoring.
 pub const TICK_MS: u64 = 20;
@@ -14,6 +15,10 @@ pub const TICK_MS: u64 = 20;
 pub struct CompareService {
     comparator: Comparator,
     queue: u32,
+    /// Sample calls awaiting an answer: bounded, so a slow sink never piles up calls.
+    in_flight: usize,
+    samples_sent: u32,
+    samples_failed: u32,
 }
 
 impl CompareService {
@@ -24,7 +29,10 @@ impl CompareService {
         let comparator = Comparator::new(cfg, &mut host::HostMetrics)?;
         let queue = host::register_queue(&queue_name)
             .map_err(|s| format!("queue: could not register '{queue_name}' (status {s})"))?;
-        Ok(CompareService { comparator, queue })
+        let mut m = host::HostMetrics;
+        let samples_sent = m.define(MetricKind::Counter, stats::SAMPLES_SENT)?;
+        let samples_failed = m.define(MetricKind::Counter, stats::SAMPLES_FAILED)?;
+        Ok(CompareService { comparator, queue, in_flight: 0, samples_sent, samples_failed })
     }
 
     pub fn on_queue_ready(&mut self, queue: u32) {
@@ -55,6 +63,43 @@ impl CompareService {
             return;
         }
         let deadline = host::now_us().saturating_add(self.comparator.config().slice_ms * 1_000);
-        self.comparator.run_jobs(&mut host::HostMetrics, &mut || host::now_us() >= deadline);
+        let scored = self.comparator.run_jobs(host::now_us() / 1_000, &mut host::HostMetrics, &mut || host::now_us() >= deadline);
+        for body in scored.into_iter().filter_map(|s| s.sample) {
+            self.send_sample(&body);
+        }
+    }
+
+    fn send_sample(&mut self, body: &[u8]) {
+        let Some(cfg) = self.comparator.config().samples.as_ref() else { return };
+        let mut m = host::HostMetrics;
+        if self.in_flight >= (cfg.max_per_second as usize).saturating_mul(2) {
+            self.comparator.sample_rate_limited(&mut m);
+            return;
+        }
+        let headers = [
+            (":method", "POST"),
+            (":path", cfg.path.as_str()),
+            (":authority", cfg.authority.as_str()),
+            ("content-type", "application/json"),
+        ];
+        match host::http_call(&cfg.cluster, &headers, body, cfg.timeout_ms) {
+            Ok(_) => {
+                self.in_flight += 1;
+                m.add(self.samples_sent, 1);
+            }
+            Err(status) => {
+                log::warn!("shadow_compare: could not send a sample to cluster '{}' (status {status})", cfg.cluster);
+                m.add(self.samples_failed, 1);
+            }
+        }
+    }
+
+    /// The sink answered (or the call failed: no headers, status 0).
+    pub fn on_sample_response(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let status = host::header_str(host::HTTP_CALL_RESPONSE_HEADERS, ":status").ok().flatten().unwrap_or_default();
+        if !status.starts_with('2') {
+            host::HostMetrics.add(self.samples_failed, 1);
+        }
     }
 }

@@ -19,6 +19,7 @@ pub const REQUEST_HEADERS: u32 = 0;
 pub const RESPONSE_HEADERS: u32 = 2;
 pub const REQUEST_BODY: u32 = 0;
 pub const RESPONSE_BODY: u32 = 1;
+pub const HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 
 #[link(wasm_import_module = "env")]
 extern "C" {
@@ -31,6 +32,19 @@ extern "C" {
     fn proxy_register_shared_queue(name: *const u8, name_len: usize, out: *mut u32) -> u32;
     fn proxy_enqueue_shared_queue(queue: u32, data: *const u8, len: usize) -> u32;
     fn proxy_dequeue_shared_queue(queue: u32, out: *mut *mut u8, out_len: *mut usize) -> u32;
+    #[allow(clippy::too_many_arguments)]
+    fn proxy_http_call(
+        upstream: *const u8,
+        upstream_len: usize,
+        headers: *const u8,
+        headers_len: usize,
+        body: *const u8,
+        body_len: usize,
+        trailers: *const u8,
+        trailers_len: usize,
+        timeout_ms: u32,
+        token: *mut u32,
+    ) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_len: usize, out: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_record_metric(id: u32, value: u64) -> u32;
@@ -154,8 +168,8 @@ pub fn dequeue(queue: u32) -> Result<Option<Vec<u8>>, u32> {
     }
 }
 
-/// Answers the request locally (the request never leaves Envoy).
-pub fn send_local_response(status: u32, body: &[u8], headers: &[(&str, &str)]) -> Result<(), u32> {
+/// The ABI's header map encoding: count, (name length, value length) pairs, then NUL-terminated strings.
+fn serialize_headers(headers: &[(&str, &str)]) -> Vec<u8> {
     let mut map = Vec::new();
     map.extend_from_slice(&(headers.len() as u32).to_le_bytes());
     for (k, v) in headers {
@@ -168,6 +182,38 @@ pub fn send_local_response(status: u32, body: &[u8], headers: &[(&str, &str)]) -
         map.extend_from_slice(v.as_bytes());
         map.push(0);
     }
+    map
+}
+
+/// Sends an HTTP request to `cluster`; the answer arrives in `on_http_call_response` with the token.
+pub fn http_call(cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u64) -> Result<u32, u32> {
+    let map = serialize_headers(headers);
+    let trailers = serialize_headers(&[]);
+    let mut token = 0;
+    let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
+    // SAFETY: all buffers outlive the call (the host copies them); pointer to a live local.
+    match unsafe {
+        proxy_http_call(
+            cluster.as_ptr(),
+            cluster.len(),
+            map.as_ptr(),
+            map.len(),
+            body.as_ptr(),
+            body.len(),
+            trailers.as_ptr(),
+            trailers.len(),
+            timeout,
+            &mut token,
+        )
+    } {
+        OK => Ok(token),
+        s => Err(s),
+    }
+}
+
+/// Answers the request locally (the request never leaves Envoy).
+pub fn send_local_response(status: u32, body: &[u8], headers: &[(&str, &str)]) -> Result<(), u32> {
+    let map = serialize_headers(headers);
     let details = "shadow_compare_blocked";
     // SAFETY: all buffers outlive the call; the host copies them.
     match unsafe {

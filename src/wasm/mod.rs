@@ -29,7 +29,13 @@ enum Root {
     Compare(Box<CompareService>),
 }
 
-impl Context for Root {}
+impl Context for Root {
+    fn on_http_call_response(&mut self, _: u32, _: usize, _: usize, _: usize) {
+        if let Root::Compare(s) = self {
+            s.on_sample_response();
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _: usize) -> bool {
