@@ -2,11 +2,13 @@
 //!
 //!   shadow-compare score --kind KIND [--pointer P] [--threshold T] [--tokenizer rouge|unicode] [FILE|-]
 //!   shadow-compare check-config --root-id capture|compare [FILE|-]
+//!   shadow-compare watch [--admin URL] [--interval SECONDS] [--once]
 
 mod admin;
 mod args;
 mod check;
 mod score;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -14,7 +16,10 @@ const USAGE: &str = "usage:
   shadow-compare score --kind cosine|rouge_l|exact [--pointer P] [--threshold T] [--tokenizer rouge|unicode] [FILE|-]
       Scores logged pairs: JSON Lines in, one {\"similarity\", \"divergent\", \"error\"} per line out.
   shadow-compare check-config --root-id capture|compare [FILE|-]
-      Validates a plugin configuration exactly as the filter will at startup.";
+      Validates a plugin configuration exactly as the filter will at startup.
+  shadow-compare watch [--admin URL] [--interval SECONDS] [--once]
+      A live table per rule and shadow from Envoy's admin stats (default http://127.0.0.1:9901);
+      --once prints it once and exits (1 if the admin endpoint cannot be read).";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -25,6 +30,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "score" => score::run(rest),
         "check-config" => check::run(rest),
+        "watch" => watch::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
