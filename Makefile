@@ -6,12 +6,16 @@ ENVOY := $(VENV)/bin/envoy
 WASM := target/wasm32-wasip1/release/shadow_compare.wasm
 CLI := target/release/shadow-compare
 
-.PHONY: all wasm cli venv bench-venv test test-native test-wasm-build lint validate test-e2e bench demo demo-up clean
+.PHONY: all wasm wasm-fault cli venv bench-venv test test-native test-wasm-build lint validate test-e2e bench demo demo-up clean
 
 all: wasm cli
 
 wasm:
 	cargo build --release --target wasm32-wasip1 --lib
+
+# The same filter with test-only fault switches, for the failure-isolation tests (never deploy it).
+wasm-fault:
+	cargo build --release --target wasm32-wasip1 --lib --features fault-injection --target-dir target/fault
 
 cli:
 	cargo build --release --bin shadow-compare
@@ -41,7 +45,7 @@ test-native:
 validate: wasm cli venv
 	$(PY) tests/validate_configs.py
 
-test-e2e: wasm cli venv
+test-e2e: wasm wasm-fault cli venv
 	$(PY) -m pytest -q tests/e2e
 
 test: lint test-native validate test-e2e

@@ -84,6 +84,11 @@ impl Context for CaptureFilter {
 impl HttpContext for CaptureFilter {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         let cfg = &self.shared.cfg;
+        #[cfg(feature = "fault-injection")]
+        if cfg.role == Role::Shadow {
+            let fault = host::header_str(host::REQUEST_HEADERS, super::fault::HEADER).ok().flatten();
+            super::fault::capture_panic_if_asked(fault.as_deref());
+        }
         if cfg.role == Role::Shadow {
             for name in &cfg.strip_headers {
                 if let Err(status) = host::remove_header(host::REQUEST_HEADERS, name) {

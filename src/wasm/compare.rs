@@ -42,7 +42,11 @@ impl CompareService {
         let mut m = host::HostMetrics;
         loop {
             match host::dequeue(self.queue) {
-                Ok(Some(item)) => self.comparator.on_item(&item, host::now_us() / 1_000, &mut m),
+                Ok(Some(item)) => {
+                    #[cfg(feature = "fault-injection")]
+                    super::fault::compare_panic_if_asked(&item);
+                    self.comparator.on_item(&item, host::now_us() / 1_000, &mut m);
+                }
                 Ok(None) => break,
                 Err(status) => {
                     log::warn!("shadow_compare: dequeue failed with status {status}");

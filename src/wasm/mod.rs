@@ -3,6 +3,8 @@
 
 mod capture;
 mod compare;
+#[cfg(feature = "fault-injection")]
+mod fault;
 mod host;
 
 use crate::config::CaptureConfig;
