@@ -3,10 +3,15 @@
 //!   shadow-compare score --kind KIND [--pointer P] [--threshold T] [--tokenizer rouge|unicode] [FILE|-]
 //!   shadow-compare check-config --root-id capture|compare [FILE|-]
 //!   shadow-compare watch [--admin URL] [--interval SECONDS] [--once]
+//!   shadow-compare collect --db FILE [--listen ADDR]
+//!   shadow-compare report --admin URL [--db FILE] [--format text|json|html] [gate flags]
 
 mod admin;
 mod args;
 mod check;
+mod collect;
+mod report;
+mod sample_store;
 mod score;
 mod watch;
 
@@ -19,7 +24,13 @@ const USAGE: &str = "usage:
       Validates a plugin configuration exactly as the filter will at startup.
   shadow-compare watch [--admin URL] [--interval SECONDS] [--once]
       A live table per rule and shadow from Envoy's admin stats (default http://127.0.0.1:9901);
-      --once prints it once and exits (1 if the admin endpoint cannot be read).";
+      --once prints it once and exits (1 if the admin endpoint cannot be read).
+  shadow-compare collect --db FILE [--listen ADDR] [--max-connections N] [--max-body-bytes N]
+      Receives divergence samples (POST /samples) into SQLite; default --listen 127.0.0.1:9902.
+  shadow-compare report --admin URL [--db FILE] [--format text|json|html] [--min-pairs N]
+        [--max-divergence F] [--max-error-rate F] [--baseline SHADOW] [--samples N]
+      Promotion decision per rule and shadow. Exit 0 ready, 1 not ready, 2 not enough data,
+      64 usage error, 69 the stats or samples could not be read. See docs/decision.md.";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +42,8 @@ fn main() -> ExitCode {
         "score" => score::run(rest),
         "check-config" => check::run(rest),
         "watch" => watch::run(rest),
+        "collect" => collect::run(rest),
+        "report" => report::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
