@@ -279,17 +279,12 @@ class Envoy:
             # A base id no other Envoy on this machine holds (colleagues run their own): Envoy picks it
             # and writes it to --base-id-path.
             "--use-dynamic-base-id", "--base-id-path", str(self.base_id_path),
-            "--log-path", str(self.log),
             "--component-log-level", "wasm:debug",
             *extra,
         ]
 
     def start(self, deadline_s: float = START_DEADLINE_S) -> "Envoy":
-        self.proc = subprocess.Popen(
-            self.command("--admin-address-path", str(self.admin_address_path)),
-            cwd=self.workdir, stdin=subprocess.DEVNULL,
-            stdout=(self.workdir / f"{self.name}.stdout").open("wb"), stderr=subprocess.STDOUT,
-        )
+        self.proc = self._spawn(self.command("--admin-address-path", str(self.admin_address_path)))
 
         def ready():
             if self.proc.poll() is not None:
@@ -312,23 +307,23 @@ class Envoy:
 
     def run_to_exit(self, *extra: str, timeout: float = START_DEADLINE_S) -> int:
         """Runs Envoy expecting it to exit by itself (a bad config, or --mode validate); its exit code."""
-        self.proc = subprocess.Popen(
-            self.command(*extra), cwd=self.workdir, stdin=subprocess.DEVNULL,
-            stdout=(self.workdir / f"{self.name}.stdout").open("wb"), stderr=subprocess.STDOUT,
-        )
+        self.proc = self._spawn(self.command(*extra))
         try:
             return self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.stop()
             raise AssertionError(f"Envoy {self.name} was still running after {timeout}s") from None
 
+    def _spawn(self, args: list[str]) -> subprocess.Popen:
+        # Envoy logs to stderr, unbuffered, straight into the log file. (`--log-path` buffers, flushed every
+        # 10 s by default: a failing test would not see the lines that explain it.)
+        with self.log.open("ab") as out:
+            return subprocess.Popen(args, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT)
+
     def output(self) -> str:
-        """Everything Envoy wrote: its log file and its stdout/stderr."""
-        parts = []
-        for p in (self.log, self.workdir / f"{self.name}.stdout"):
-            if p.exists():
-                parts.append(p.read_text(errors="replace"))
-        return "\n".join(parts)
+        """Everything Envoy wrote (its log and its stdout)."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def stop(self):
         if self.proc:
