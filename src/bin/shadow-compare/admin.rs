@@ -152,17 +152,39 @@ pub fn http_get(base: &str, path: &str) -> Result<String, String> {
     }
     let mut stream = TcpStream::connect(hostport).map_err(|e| format!("connecting to {hostport}: {e}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")
+    // HTTP/1.1: Envoy's admin answers 426 Upgrade Required to HTTP/1.0.
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")
         .map_err(|e| format!("writing to {hostport}: {e}"))?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(|e| format!("reading from {hostport}: {e}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed HTTP response")?;
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("malformed HTTP response")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
     let status = head.split_whitespace().nth(1).unwrap_or("");
     if status != "200" {
         return Err(format!("GET {path} answered {status}"));
     }
-    Ok(body.to_string())
+    let chunked = head.lines().any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
+    let body = if chunked { dechunk(body)? } else { body.to_vec() };
+    String::from_utf8(body).map_err(|_| format!("GET {path}: the body is not UTF-8"))
+}
+
+/// Decodes a chunked HTTP/1.1 body (sizes in hex, each chunk followed by CRLF, a zero-size chunk last).
+fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let eol = raw.windows(2).position(|w| w == b"\r\n").ok_or("truncated chunked body")?;
+        let size_text = String::from_utf8_lossy(&raw[..eol]);
+        let size_hex = size_text.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_hex, 16).map_err(|_| format!("bad chunk size '{size_hex}'"))?;
+        raw = &raw[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        let chunk = raw.get(..size).ok_or("truncated chunked body")?;
+        out.extend_from_slice(chunk);
+        raw = raw.get(size + 2..).ok_or("truncated chunked body")?;
+    }
 }
 
 #[cfg(test)]
@@ -192,5 +214,12 @@ mod tests {
         assert_eq!(h.quantile(0.5), Some(7.5));
         assert_eq!(h.quantile(1.0), Some(25.0));
         assert_eq!(Histogram::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn decodes_chunked_bodies() {
+        assert_eq!(dechunk(b"4\r\n{\"a\"\r\n3;ext=1\r\n: 1\r\n1\r\n}\r\n0\r\n\r\n").unwrap(), b"{\"a\": 1}");
+        assert!(dechunk(b"a\r\nshort").is_err());
+        assert!(dechunk(b"zz\r\n").is_err());
     }
 }
