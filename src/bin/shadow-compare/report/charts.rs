@@ -25,8 +25,8 @@ fn short(v: f64) -> String {
 }
 
 /// Bars of pairs per distance bucket: where on the 0 (identical) to 10,000 (nothing in common) scale
-/// the shadow's answers fall. Equal-width bars: Envoy's buckets grow roughly tenfold, so a linear axis
-/// would squeeze every near-identical pair into one pixel.
+/// the shadow's answers fall. Equal-width bars, because Envoy's buckets grow roughly tenfold; a log count
+/// axis, because the few far-off pairs in the tail are what matters and a linear axis flattens them.
 pub fn distance(id: &str, title: &str, buckets: &[Bucket]) -> String {
     let (w, h) = (560.0, 240.0);
     let (left, right, top, bottom) = (48.0, 12.0, 28.0, 52.0);
@@ -45,21 +45,24 @@ pub fn distance(id: &str, title: &str, buckets: &[Bucket]) -> String {
         let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="middle" class="empty">no scored pairs yet</text></svg>"#, w / 2.0, h / 2.0);
         return svg;
     }
-    let max = buckets.iter().map(|b| b.count).max().unwrap_or(1).max(1) as f64;
+    let max = buckets.iter().map(|b| b.count).max().unwrap_or(1).max(1);
+    let height = |count: u64| plot_h * log_height(count, max);
     let base_y = top + plot_h;
-    // Axes and a mid gridline, labelled with counts.
     let _ = write!(svg, r##"<line x1="{left}" y1="{top}" x2="{left}" y2="{base_y}" stroke="#888"/>"##);
     let _ = write!(svg, r##"<line x1="{left}" y1="{base_y}" x2="{}" y2="{base_y}" stroke="#888"/>"##, left + plot_w);
-    for frac in [0.5, 1.0] {
-        let y = base_y - plot_h * frac;
-        let _ = write!(svg, r##"<line x1="{left}" y1="{y}" x2="{}" y2="{y}" stroke="#ddd"/>"##, left + plot_w);
-        let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="end" class="tick">{}</text>"#, left - 4.0, y + 4.0, fmt_count(max * frac));
+    // Gridlines at each power of ten up to the tallest bar.
+    let mut tick = 1u64;
+    while tick <= max {
+        let y = base_y - height(tick);
+        let _ = write!(svg, r##"<line x1="{left}" y1="{y:.1}" x2="{}" y2="{y:.1}" stroke="#ddd"/>"##, left + plot_w);
+        let _ = write!(svg, r#"<text x="{}" y="{:.1}" text-anchor="end" class="tick">{tick}</text>"#, left - 4.0, y + 4.0);
+        tick = tick.saturating_mul(10);
     }
     let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="end" class="tick">0</text>"#, left - 4.0, base_y + 4.0);
     let slot = plot_w / buckets.len() as f64;
     for (i, b) in buckets.iter().enumerate() {
         let x = left + slot * i as f64;
-        let bar_h = plot_h * b.count as f64 / max;
+        let bar_h = height(b.count);
         let _ = write!(
             svg,
             r#"<rect class="bar" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{BAR_COLOUR}"><title>{}–{} bp: {} pairs</title></rect>"#,
@@ -71,6 +74,15 @@ pub fn distance(id: &str, title: &str, buckets: &[Bucket]) -> String {
             short(b.upper),
             b.count,
         );
+        if b.count > 0 {
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="count">{}</text>"#,
+                x + slot / 2.0,
+                base_y - bar_h - 3.0,
+                b.count
+            );
+        }
         let _ = write!(
             svg,
             r#"<text x="{:.1}" y="{}" text-anchor="middle" class="tick">{}</text>"#,
@@ -81,19 +93,18 @@ pub fn distance(id: &str, title: &str, buckets: &[Bucket]) -> String {
     }
     let _ = write!(
         svg,
-        r#"<text x="{}" y="{}" text-anchor="middle" class="axis-label">distance ≤ bucket bound, basis points: (1 − similarity) × 10,000</text></svg>"#,
+        r#"<text x="{}" y="{}" text-anchor="middle" class="axis-label">pairs (log scale) by distance, basis points: (1 − similarity) × 10,000</text></svg>"#,
         left + plot_w / 2.0,
         h - 12.0
     );
     svg
 }
 
-fn fmt_count(v: f64) -> String {
-    if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
-    }
+/// The share of the plot height for `count` on a log scale where `max` fills it: log(1 + count) /
+/// log(1 + max), so 0 is no bar and 1 is still visible.
+fn log_height(count: u64, max: u64) -> f64 {
+    let denom = (max.max(1) as f64).ln_1p();
+    (count as f64).ln_1p() / denom
 }
 
 /// p50 and p99 of primary and shadow as paired horizontal bars on one scale.
@@ -156,9 +167,13 @@ mod tests {
         let b = [Bucket { lower: 0.0, upper: 0.5, count: 30 }, Bucket { lower: 0.5, upper: 1.0, count: 15 }];
         let svg = distance("d-x", "x", &b);
         assert_eq!(svg.matches("<rect class=\"bar\"").count(), 2);
-        // Plot height 160: the tallest bar fills it, the other is half.
+        // Plot height 160: the tallest bar fills it; 15 of 30 is ln 16 / ln 31 of it on the log scale.
         assert!(svg.contains(r##"height="160.0" fill="#54a24b"><title>0–0.5 bp: 30 pairs"##), "{svg}");
-        assert!(svg.contains(r##"height="80.0" fill="#54a24b"><title>0.5–1 bp: 15 pairs"##), "{svg}");
+        assert!(svg.contains(r##"height="129.2" fill="#54a24b"><title>0.5–1 bp: 15 pairs"##), "{svg}");
+        assert_eq!((log_height(0, 30), log_height(30, 30)), (0.0, 1.0));
+        // Gridlines at 1 and 10 (100 is above the tallest bar).
+        assert!(svg.contains(r#"class="tick">1</text>"#) && svg.contains(r#"class="tick">10</text>"#));
+        assert!(!svg.contains(r#"class="tick">100</text>"#));
         assert!(distance("d", "x", &[]).contains("no scored pairs yet"));
     }
 

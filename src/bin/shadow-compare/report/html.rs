@@ -48,6 +48,7 @@ th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: ta
 .charts { display: flex; flex-wrap: wrap; gap: 16px; }
 .chart { border: 1px solid #eee; background: #fff; }
 .chart .chart-title { font-size: 13px; font-weight: 600; } .chart .tick { font-size: 10px; fill: #444; }
+.chart .count { font-size: 9px; fill: #333; }
 .chart .axis-label, .chart .row-label { font-size: 11px; fill: #444; } .chart .empty { font-size: 13px; fill: #888; }
 pre { white-space: pre-wrap; word-break: break-word; margin: 0; font-size: 12px; max-height: 320px; overflow: auto; }
 td.body { width: 50%; } .note { color: #8a4b00; } .muted { color: #666; }
@@ -156,6 +157,10 @@ fn shadow_section(h: &mut String, rule: &RuleReport, s: &ShadowReport) {
         escape(&s.shadow),
         verdict_badge(&s.verdict)
     );
+    if s.verdict == Verdict::NoTraffic {
+        h.push_str("<p class=\"muted\">Nothing was mirrored for this rule yet: no charts, not part of the decision.</p></section>\n");
+        return;
+    }
     if let (true, Some((name, how))) = (s.is_baseline, &rule.baseline) {
         let how = match how {
             BaselineSource::Flag => "named by --baseline",
@@ -189,7 +194,7 @@ fn shadow_section(h: &mut String, rule: &RuleReport, s: &ShadowReport) {
     for (reason, n) in s.reasons.iter().filter(|(_, n)| **n > 0) {
         let _ = writeln!(h, r#"<tr><td>&nbsp;&nbsp;compare error: {}</td><td class="num">{n}</td><td class="num">{}</td></tr>"#, escape(reason), share(*n));
     }
-    let _ = writeln!(h, r#"<tr><td>requests (all of the above but divergent and mismatch)</td><td class="num">{}</td><td></td></tr>"#, o.requests());
+    let _ = writeln!(h, r#"<tr><td>requests (scored + compare errors + missing + errors + dropped)</td><td class="num">{}</td><td></td></tr>"#, o.requests());
     let _ = writeln!(h, r#"<tr><td>not mirrored to this shadow</td><td class="num">{}</td><td></td></tr>"#, o.unmirrored);
     h.push_str("</tbody></table>\n");
     if !s.gauges.is_empty() {
@@ -246,7 +251,7 @@ fn samples_block(h: &mut String, id: &str, s: &SampleReport) {
             if x.truncated { " · bodies truncated by the filter" } else { "" },
         );
         if !x.request_body.is_empty() {
-            let _ = writeln!(h, r#"<tr><td colspan="2"><pre class="request">{}</pre></td></tr>"#, escape(&excerpt::window(&x.request_body, 0, BODY_CHARS)));
+            let _ = writeln!(h, r#"<tr><td colspan="2"><span class="muted">request</span><pre class="request">{}</pre></td></tr>"#, escape(&excerpt::window(&x.request_body, 0, BODY_CHARS)));
         }
         let _ = writeln!(h, r#"<tr><td class="body"><pre>{}</pre></td><td class="body"><pre>{}</pre></td></tr>"#, escape(&p), escape(&sh));
     }
@@ -274,10 +279,12 @@ mod page_tests {
         let dir = temp_dir("html");
         let store = fixture_store(&dir);
         let page = render(&fixture_report(GATE, Some(&store)));
-        for id in ["distance-embed-v2", "latency-embed-v2", "distance-embed-base", "latency-generate-v2", "distance-classify-v2"] {
+        for id in ["distance-embed-v2", "latency-embed-v2", "distance-embed-base", "latency-generate-v2"] {
             assert!(page.contains(&format!(r#"<svg id="{id}""#)), "{id}");
         }
-        assert_eq!(page.matches("<svg ").count(), 8);
+        // Two charts per (rule, shadow) with traffic; classify has none.
+        assert_eq!(page.matches("<svg ").count(), 6);
+        assert!(!page.contains("distance-classify-v2"));
         assert!(page.contains(r#"<span class="verdict not_ready">NOT READY (exit 1)</span>"#));
         assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
         assert!(!page.contains("<script"));
