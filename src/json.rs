@@ -276,6 +276,8 @@ fn is_json_number(num: &[u8]) -> bool {
         _ => num,
     };
     match unsigned {
+        // Most embedding values: decided from three bytes.
+        [b'0', b'.', d, ..] => d.is_ascii_digit(),
         [b'0', b'0'..=b'9', ..] => false,
         [b'0'..=b'9', ..] => match unsigned.iter().position(|&b| b == b'.') {
             Some(dot) => unsigned.get(dot + 1).is_some_and(u8::is_ascii_digit),
@@ -356,15 +358,12 @@ impl<'a> Scanner<'a> {
         self.skip_ws();
         let is_first = std::mem::replace(first, false);
         match self.peek() {
-            Some(b'}') if is_first => {
-                self.pos += 1;
-                return Ok(None);
-            }
-            _ if is_first => {}
+            // `{"a":1,}` is caught below, which finds `}` where a key must be.
             Some(b'}') => {
                 self.pos += 1;
                 return Ok(None);
             }
+            _ if is_first => {}
             Some(b',') => {
                 self.pos += 1;
                 self.skip_ws();
@@ -466,13 +465,17 @@ impl<'a> Scanner<'a> {
                     return Ok(None);
                 }
                 out.push(value);
-                rest = match skip_ws(tail) {
-                    [b',', tail @ ..] => skip_ws(tail),
-                    [b']', tail @ ..] => {
-                        rest = tail;
-                        break;
-                    }
-                    _ => return Ok(None),
+                rest = match tail {
+                    // Python's separator, then a number: no whitespace loop.
+                    [b',', b' ', next @ ..] if !matches!(next.first(), Some(b' ' | b'\t' | b'\n' | b'\r')) => next,
+                    _ => match skip_ws(tail) {
+                        [b',', tail @ ..] => skip_ws(tail),
+                        [b']', tail @ ..] => {
+                            rest = tail;
+                            break;
+                        }
+                        _ => return Ok(None),
+                    },
                 };
             }
         }
@@ -622,6 +625,8 @@ mod tests {
         assert_eq!(read("[]").unwrap(), (Some(vec![]), 2));
         assert_eq!(read("[ ]").unwrap(), (Some(vec![]), 3));
         assert_eq!(read("[1, -2.5,3e2 ,\n\t4]x").unwrap(), (Some(vec![1.0, -2.5, 300.0, 4.0]), 18));
+        assert_eq!(read("[1,  2, \n3,\t4 , 5]").unwrap().0, Some(vec![1.0, 2.0, 3.0, 4.0, 5.0]));
+        assert_eq!(read("[0.5, -0.25, 0.0, -0.0, 10.5, 0e1]").unwrap().0, Some(vec![0.5, -0.25, 0.0, -0.0, 10.5, 0.0]));
         assert_eq!(read(r#"[1, "2"]"#).unwrap().0, None);
         assert_eq!(read("[1, [2]]").unwrap().0, None);
         assert_eq!(read(r#"{"a":1}"#).unwrap().0, None);
