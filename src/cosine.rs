@@ -254,7 +254,8 @@ mod tests {
 
     #[test]
     fn score_bodies_shapes() {
-        let openai = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,-0.25,1e-3]}],"model":"m","usage":{"prompt_tokens":3,"total_tokens":3}}"#;
+        let openai = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.5,-0.25,1e-3]}],
+            "model":"m","usage":{"prompt_tokens":3,"total_tokens":3}}"#;
         assert_eq!(score_bodies(openai, openai, "/data/0/embedding").unwrap(), 1.0);
         let plain = br#"{"embedding": [0.5, -0.25, 0.001]}"#;
         assert_eq!(score_bodies(openai, plain, "/data/0/embedding").unwrap_err().reason(), "missing_field");

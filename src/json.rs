@@ -224,7 +224,7 @@ fn push_code_point(out: &mut Vec<u8>, code: u32, lone: LoneSurrogate) {
 }
 
 /// Length of the JSON number at the start of `s` (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`), or None.
-/// A leading zero followed by a digit is None here rather than an error at the next byte, as in read_f64.
+/// A leading zero followed by a digit is None here rather than an error at the next byte, as in read_f64_array.
 fn number_len(s: &[u8]) -> Option<usize> {
     let sign = usize::from(s.first() == Some(&b'-'));
     let unsigned = s.get(sign..)?;
@@ -258,6 +258,10 @@ fn number_len(s: &[u8]) -> Option<usize> {
 
 fn count_digits(s: &[u8]) -> usize {
     s.iter().take_while(|b| b.is_ascii_digit()).count()
+}
+
+fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 fn skip_ws(mut s: &[u8]) -> &[u8] {
@@ -467,7 +471,7 @@ impl<'a> Scanner<'a> {
                 out.push(value);
                 rest = match tail {
                     // Python's separator, then a number: no whitespace loop.
-                    [b',', b' ', next @ ..] if !matches!(next.first(), Some(b' ' | b'\t' | b'\n' | b'\r')) => next,
+                    [b',', b' ', next @ ..] if !next.first().is_some_and(|&b| is_ws(b)) => next,
                     _ => match skip_ws(tail) {
                         [b',', tail @ ..] => skip_ws(tail),
                         [b']', tail @ ..] => {
@@ -632,7 +636,8 @@ mod tests {
         assert_eq!(read(r#"{"a":1}"#).unwrap().0, None);
         assert_eq!(read("3").unwrap().0, None);
         // Damage is only "not an array of numbers" to the reader; select re-scans to find and place it.
-        for bad in ["[1 2]", "[1", "[01]", "[1.]", "[1e]", "[1;2]", "[1,", "[", "[-]", "[1,]", "[+1]", "[.5]", "[nan]"] {
+        let damaged = ["[1 2]", "[1", "[01]", "[1.]", "[1e]", "[1;2]", "[1,", "[", "[-]", "[1,]", "[+1]", "[.5]", "[nan]"];
+        for bad in damaged {
             assert_eq!(read(bad).unwrap().0, None, "{bad}");
             assert_eq!(select_raw(bad.as_bytes(), "").unwrap_err().reason(), "invalid_json", "{bad}");
         }
@@ -771,7 +776,7 @@ mod tests {
 
     #[test]
     fn fast_reader_and_grammar_agree() {
-        // read_f64_array trusts fast-float's scan plus a few checks; it must accept exactly the numbers number_len does.
+        // read_f64_array trusts fast-float's scan plus a few checks; it must accept exactly what number_len does.
         for text in [
             "0", "-0", "7", "-12", "0.5", "-0.0017959652293435483", "1e5", "1E+5", "1.5e-3", "10", "100.001",
             "+1", ".5", "-.5", "1.", "1.e5", "01", "-01", "00", "-", "--1", "-inf", "inf", "nan", "NaN",
