@@ -244,7 +244,7 @@ def test_primary_503_reaches_the_client_unchanged(env):
     ("invalid_json", {"raw": '{"embedding": [1, 0'}),
     ("missing_field", {"body": {"vector": [1, 0]}}),
     ("dimension_mismatch", {"body": {"embedding": [1, 0, 0]}}),
-])
+], ids=["invalid_json", "missing_field", "dimension_mismatch"])
 def test_compare_error_reason(env, reason, shadow_entry):
     before = snapshot(env)
     r = env.post(f"/embed/{reason}", spec({"body": {"embedding": [1, 0]}}, shadow_entry))
