@@ -114,7 +114,7 @@ fn stores_good_records_rejects_bad_ones_and_survives_a_restart() {
     drop(conn);
 
     // And through the report: the stored samples of generate/v2, most divergent first.
-    let admin = fake_admin(fixture_stats(), 1);
+    let admin = fake_admin(fixture_stats(), 2);
     let (code, out, err) = run(&["report", "--admin", &admin, "--db", db.to_str().unwrap(), "--min-pairs", "500", "--max-divergence", "0.02"]);
     assert_eq!(code, 0, "{err}\n{out}");
     assert!(out.contains("    samples                4 stored, 3 divergent"), "{out}");

@@ -6,7 +6,7 @@ use common::{fake_admin, fixture_stats, run};
 
 #[test]
 fn exit_codes_follow_the_gate() {
-    let admin = fake_admin(fixture_stats(), 4);
+    let admin = fake_admin(fixture_stats(), 8);
     let (code, out, err) = run(&["report", "--admin", &admin]);
     assert_eq!(code, 1, "{err}");
     assert!(out.contains("  shadow v2: NOT READY: divergence upper bound 0.0122 exceeds 0.0100\n"), "{out}");
@@ -20,7 +20,7 @@ fn exit_codes_follow_the_gate() {
 
 #[test]
 fn json_is_one_document_with_the_exit_code() {
-    let admin = fake_admin(fixture_stats(), 1);
+    let admin = fake_admin(fixture_stats(), 2);
     let (code, out, _) = run(&["report", "--admin", &admin, "--format", "json"]);
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -51,11 +51,11 @@ fn unreadable_data_exits_69() {
     let (code, _, err) = run(&["report", "--admin", &format!("http://{free}")]);
     assert_eq!(code, 69);
     assert!(err.contains("connecting to"), "{err}");
-    let empty = fake_admin(r#"{"stats": []}"#.to_string(), 1);
+    let empty = fake_admin(r#"{"stats": []}"#.to_string(), 2);
     let (code, _, err) = run(&["report", "--admin", &empty]);
     assert_eq!(code, 69);
     assert!(err.contains("is the compare service loaded?"), "{err}");
-    let admin = fake_admin(fixture_stats(), 1);
+    let admin = fake_admin(fixture_stats(), 2);
     let (code, _, err) = run(&["report", "--admin", &admin, "--db", "/nonexistent-dir/samples.db"]);
     assert_eq!(code, 69, "{err}");
 }

@@ -65,7 +65,7 @@ fn chromium_renders_the_charts_and_keeps_model_output_as_text() {
     assert_eq!(server.post(&hostile.to_string()).0, 200);
     server.stop();
 
-    let admin = fake_admin(fixture_stats(), 1);
+    let admin = fake_admin(fixture_stats(), 2);
     let (code, html, err) = run(&["report", "--admin", &admin, "--db", db.to_str().unwrap(), "--format", "html"]);
     assert_eq!(code, 1, "{err}");
     let page = dir.join("report.html");

@@ -15,7 +15,7 @@ pub fn fixture_stats() -> String {
 }
 
 /// An admin endpoint on a free loopback port answering every request with `body`, for at most
-/// `max_requests` requests. Returns its base URL.
+/// `max_requests` requests (a report makes two: buckets, then quantiles). Returns its base URL.
 pub fn fake_admin(body: String, max_requests: usize) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

@@ -179,7 +179,7 @@ mod tests {
 
     #[test]
     fn latency_chart_shares_one_scale() {
-        let l = Latency { primary_p50: Some(10.0), shadow_p50: Some(20.0), primary_p99: Some(40.0), shadow_p99: None };
+        let l = Latency { primary_p50: Some(10.0), shadow_p50: Some(20.0), primary_p99: Some(40.0), shadow_p99: None, from_envoy: true };
         let svg = latency("l", "x", &l);
         // Plot width 424 for 40 ms.
         assert!(svg.contains(r##"width="106.0" height="18.0" fill="#4c78a8"><title>primary p50: 10.0 ms"##), "{svg}");

@@ -172,7 +172,11 @@ fn shadow_section(h: &mut String, rule: &RuleReport, s: &ShadowReport) {
         h,
         r#"<div class="charts">{}{}</div>"#,
         charts::distance(&format!("distance-{id}"), &format!("Distance distribution: {} / {}", rule.rule, s.shadow), &s.distance),
-        charts::latency(&format!("latency-{id}"), &format!("Latency, ms: {} / {}", rule.rule, s.shadow), &s.latency),
+        charts::latency(
+            &format!("latency-{id}"),
+            &format!("Latency, ms{}: {} / {}", if s.latency.from_envoy { "" } else { " (estimated from buckets)" }, rule.rule, s.shadow),
+            &s.latency
+        ),
     );
     let o = &s.outcomes;
     let share = |n: u64| o.share(n).map_or_else(|| "-".to_string(), pct);

@@ -96,6 +96,7 @@ fn shadow(s: &ShadowReport) -> Value {
         "latency_ms": {
             "primary": { "p50": l.primary_p50, "p99": l.primary_p99 },
             "shadow": { "p50": l.shadow_p50, "p99": l.shadow_p99 },
+            "source": if l.from_envoy { "envoy_quantiles" } else { "bucket_interpolation" },
         },
         "distance_bp_buckets": s.distance.iter().map(|b| json!({ "lower": b.lower, "upper": b.upper, "count": b.count })).collect::<Vec<_>>(),
         "gauges": s.gauges,

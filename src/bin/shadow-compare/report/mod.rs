@@ -13,6 +13,7 @@ pub mod excerpt;
 pub mod html;
 pub mod json;
 pub mod model;
+pub mod quantiles;
 pub mod text;
 
 use crate::admin;
@@ -153,6 +154,9 @@ fn produce(opts: &Options) -> Result<(String, u8), String> {
         return Err(format!("{} has no shadow_compare rule stats: is the compare service loaded?", opts.admin));
     }
     let store = opts.db.as_deref().map(|p| Store::open_ro(Path::new(p))).transpose()?;
-    let report = model::build(&opts.admin, &snap, store.as_ref(), &opts.settings)?;
+    // Without Envoy's quantiles the latencies are interpolated from the buckets: coarser, still usable.
+    let envoy_quantiles = quantiles::fetch(&opts.admin).ok();
+    let sources = model::Sources { admin: &opts.admin, snapshot: &snap, quantiles: envoy_quantiles.as_ref(), store: store.as_ref() };
+    let report = model::build(&sources, &opts.settings)?;
     Ok((render(&report, opts.format), report.outcome().exit_code()))
 }

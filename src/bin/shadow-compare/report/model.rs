@@ -2,6 +2,7 @@
 //! text, JSON or HTML. Every number a renderer shows comes from here.
 
 use super::correlation::Correlation;
+use super::quantiles;
 use crate::admin::{Group, Histogram, Snapshot};
 use crate::sample_store::{StoredSample, Store, Tally};
 use shadow_compare::stats;
@@ -90,13 +91,31 @@ pub struct Latency {
     pub primary_p99: Option<f64>,
     pub shadow_p50: Option<f64>,
     pub shadow_p99: Option<f64>,
+    /// From Envoy's own quantiles (fine bins); otherwise interpolated within the coarse buckets.
+    pub from_envoy: bool,
 }
 
 impl Latency {
-    pub fn of(g: &Group) -> Latency {
+    /// Envoy's quantiles for the pair's histograms when it gave them, else the buckets' interpolation.
+    pub fn of(rule: &str, shadow: &str, g: &Group, envoy: Option<&quantiles::ByName>) -> Latency {
+        let lookup = |metric: &str| {
+            envoy
+                .and_then(|q| q.get(&stats::rule_stat(rule, shadow, metric)))
+                .filter(|q| q.p50.is_some() || q.p99.is_some())
+                .copied()
+        };
+        if let (Some(p), Some(s)) = (lookup(stats::PRIMARY_LATENCY_MS), lookup(stats::SHADOW_LATENCY_MS)) {
+            return Latency { primary_p50: p.p50, primary_p99: p.p99, shadow_p50: s.p50, shadow_p99: s.p99, from_envoy: true };
+        }
         let p = g.histogram(stats::PRIMARY_LATENCY_MS);
         let s = g.histogram(stats::SHADOW_LATENCY_MS);
-        Latency { primary_p50: p.quantile(0.5), primary_p99: p.quantile(0.99), shadow_p50: s.quantile(0.5), shadow_p99: s.quantile(0.99) }
+        Latency {
+            primary_p50: p.quantile(0.5),
+            primary_p99: p.quantile(0.99),
+            shadow_p50: s.quantile(0.5),
+            shadow_p99: s.quantile(0.99),
+            from_envoy: false,
+        }
     }
 }
 
@@ -325,8 +344,18 @@ fn choose_baseline(
     }
 }
 
-/// Builds the report from a snapshot, and from the sample store when there is one.
-pub fn build(admin: &str, snap: &Snapshot, store: Option<&Store>, settings: &Settings) -> Result<Report, String> {
+/// What the report is computed from: one admin snapshot, Envoy's latency quantiles when it gave them,
+/// and the sample store when there is one.
+pub struct Sources<'a> {
+    pub admin: &'a str,
+    pub snapshot: &'a Snapshot,
+    pub quantiles: Option<&'a quantiles::ByName>,
+    pub store: Option<&'a Store>,
+}
+
+/// Builds the report.
+pub fn build(src: &Sources<'_>, settings: &Settings) -> Result<Report, String> {
+    let (admin, snap, store) = (src.admin, src.snapshot, src.store);
     let mut by_rule: BTreeMap<&String, Vec<(&String, &Group)>> = BTreeMap::new();
     for ((rule, shadow), group) in &snap.groups {
         by_rule.entry(rule).or_default().push((shadow, group));
@@ -343,7 +372,7 @@ pub fn build(admin: &str, snap: &Snapshot, store: Option<&Store>, settings: &Set
         let mut reports = Vec::new();
         for (shadow, group) in &shadows {
             let is_baseline = Some(shadow.as_str()) == base_name;
-            reports.push(shadow_report(rule, shadow, group, is_baseline, base_counts, traffic, store, settings)?);
+            reports.push(shadow_report(rule, shadow, group, is_baseline, base_counts, traffic, src, settings)?);
         }
         rules.push(RuleReport { rule: rule.to_string(), baseline, shadows: reports });
     }
@@ -361,7 +390,7 @@ fn shadow_report(
     is_baseline: bool,
     baseline: Option<Counts>,
     traffic: bool,
-    store: Option<&Store>,
+    src: &Sources<'_>,
     settings: &Settings,
 ) -> Result<ShadowReport, String> {
     let outcomes = Outcomes::of(group);
@@ -387,7 +416,7 @@ fn shadow_report(
         .iter()
         .filter_map(|g| group.counters.get(*g).map(|v| (g.to_string(), *v)))
         .collect();
-    let samples = match store {
+    let samples = match src.store {
         None => None,
         Some(store) => {
             let series = store.length_series(rule, shadow)?;
@@ -408,7 +437,7 @@ fn shadow_report(
         excess,
         band,
         failure_rate,
-        latency: Latency::of(group),
+        latency: Latency::of(rule, shadow, group, src.quantiles),
         distance: distance_buckets(&group.histogram(stats::DISTANCE_BP)),
         verdict,
         gauges,
@@ -440,7 +469,11 @@ pub(crate) mod tests {
 
     pub(crate) fn fixture_report(gate: Gate, store: Option<&Store>) -> Report {
         let snap = Snapshot::from_json(STATS).unwrap();
-        build("http://127.0.0.1:9901", &snap, store, &settings(gate)).unwrap()
+        build(&Sources { admin: "http://127.0.0.1:9901", snapshot: &snap, quantiles: None, store }, &settings(gate)).unwrap()
+    }
+
+    fn only_stats(snap: &Snapshot) -> Sources<'_> {
+        Sources { admin: "a", snapshot: snap, quantiles: None, store: None }
     }
 
     #[test]
@@ -464,6 +497,7 @@ pub(crate) mod tests {
         assert_eq!(v2.verdict, Verdict::NotReady("divergence upper bound 0.0122 exceeds 0.0100".to_string()));
         assert_eq!(v2.gauges["excess_divergence_upper_ppm"], 12_200);
         let l = v2.latency;
+        assert!(!l.from_envoy);
         assert_eq!((l.primary_p50, l.shadow_p50), (Some(10.0), Some(22.0)));
         assert!(close(l.primary_p99.unwrap(), 25.0 + 25.0 * 80.0 / 90.0));
         assert!(close(l.shadow_p99.unwrap(), 50.0 + 50.0 * 80.0 / 90.0));
@@ -496,11 +530,26 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn envoy_quantiles_are_preferred_to_bucket_interpolation() {
+        let snap = Snapshot::from_json(STATS).unwrap();
+        let mut q = quantiles::ByName::new();
+        let name = |m: &str| stats::rule_stat("embed", "v2", m);
+        q.insert(name(stats::PRIMARY_LATENCY_MS), quantiles::Quantiles { p50: Some(9.5), p99: Some(31.0) });
+        q.insert(name(stats::SHADOW_LATENCY_MS), quantiles::Quantiles { p50: Some(21.0), p99: Some(66.5) });
+        let src = Sources { admin: "a", snapshot: &snap, quantiles: Some(&q), store: None };
+        let r = build(&src, &settings(GATE)).unwrap();
+        let l = shadow(&r, "embed", "v2").latency;
+        assert_eq!(l, Latency { primary_p50: Some(9.5), primary_p99: Some(31.0), shadow_p50: Some(21.0), shadow_p99: Some(66.5), from_envoy: true });
+        // embed/base has no Envoy quantiles here: its buckets are interpolated.
+        assert!(!shadow(&r, "embed", "base").latency.from_envoy);
+    }
+
+    #[test]
     fn baseline_flag_overrides_and_unknown_names_are_noted() {
         let snap = Snapshot::from_json(STATS).unwrap();
         let mut s = settings(GATE);
         s.baseline = Some("v2".to_string());
-        let r = build("a", &snap, None, &s).unwrap();
+        let r = build(&only_stats(&snap), &s).unwrap();
         let embed = r.rules.iter().find(|x| x.rule == "embed").unwrap();
         assert_eq!(embed.baseline, Some(("v2".to_string(), BaselineSource::Flag)));
         // generate has only v2, which is now its baseline: nothing is gated there.
@@ -508,7 +557,7 @@ pub(crate) mod tests {
         let e = shadow(&r, "embed", "base").excess.unwrap();
         assert!(close(e.rate, -0.005));
         s.baseline = Some("nope".to_string());
-        let r = build("a", &snap, None, &s).unwrap();
+        let r = build(&only_stats(&snap), &s).unwrap();
         assert_eq!(r.notes, ["--baseline nope: no rule has a shadow of that name"]);
         assert!(r.rules.iter().all(|x| x.baseline.is_none()));
     }
@@ -520,7 +569,7 @@ pub(crate) mod tests {
             {"name": "wasmcustom.shadow_compare.rule.r.shadow.b.pairs", "value": 1},
             {"name": "wasmcustom.shadow_compare.rule.r.shadow.c.pairs", "value": 1},
             {"name": "wasmcustom.shadow_compare.rule.r.shadow.c.excess_divergence_upper_ppm", "value": 0}]}"#;
-        let r = build("a", &Snapshot::from_json(json).unwrap(), None, &settings(GATE)).unwrap();
+        let r = build(&only_stats(&Snapshot::from_json(json).unwrap()), &settings(GATE)).unwrap();
         assert_eq!(r.rules[0].baseline, None);
         assert_eq!(r.notes, ["rule r: a, b could each be the baseline; pass --baseline to say which (reported without one)"]);
     }
@@ -528,7 +577,7 @@ pub(crate) mod tests {
     #[test]
     fn no_traffic_anywhere_is_not_enough_data() {
         let json = r#"{"stats": [{"name": "wasmcustom.shadow_compare.rule.r.shadow.a.pairs", "value": 0}]}"#;
-        let r = build("a", &Snapshot::from_json(json).unwrap(), None, &settings(GATE)).unwrap();
+        let r = build(&only_stats(&Snapshot::from_json(json).unwrap()), &settings(GATE)).unwrap();
         assert_eq!(r.outcome(), Outcome::NotEnoughData);
     }
 

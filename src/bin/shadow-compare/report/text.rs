@@ -105,7 +105,7 @@ fn render_shadow(out: &mut String, s: &ShadowReport, baseline: Option<&str>) {
     let l = &s.latency;
     row(
         out,
-        "latency ms",
+        if l.from_envoy { "latency ms" } else { "latency ms (buckets)" },
         format!(
             "primary p50 {} p99 {}; shadow p50 {} p99 {}",
             ms(l.primary_p50),
@@ -198,7 +198,7 @@ mod tests {
             "    failure rate           0.35% [0.17%, 0.72%] (missing, errors and unscorable, of pairs + failures)",
             "    outcomes               of 2012 requests: shadow missing 0.20%, shadow errors 0.10%, primary missing 0.05%, \
              primary errors 0.05%, dropped 0.15%, compare errors 0.05% (invalid_json 1); not mirrored 5",
-            "    latency ms             primary p50 10.0 p99 47.2; shadow p50 22.0 p99 94.4",
+            "    latency ms (buckets)   primary p50 10.0 p99 47.2; shadow p50 22.0 p99 94.4",
             "    service gauges         divergence_ppm 15000, divergence_upper_ppm 21300, excess_divergence_upper_ppm 12200, promotion_ready 0",
             "  shadow v2: NOT ENOUGH DATA: 500 pairs of the 1000 needed",
             "verdict: NOT READY (exit 1)",
