@@ -134,6 +134,8 @@ struct Vocab {
     dense: Vec<(u32, u32)>,
     pair: u32,
     next_dense: u32,
+    /// Reused output buffer of the stemmer.
+    stem_buf: String,
 }
 
 /// Fixed keys: wasm has no OS random source. The cache is bounded by [`VOCAB_CAPACITY`], which also bounds
@@ -155,6 +157,7 @@ impl Default for Vocab {
             dense: Vec::new(),
             pair: 0,
             next_dense: 0,
+            stem_buf: String::new(),
         }
     }
 }
@@ -205,16 +208,15 @@ impl Vocab {
 
     /// Stems `token` when `rouge-score` would and returns the stable id of the stem, a new one if need be.
     fn stem_id(&mut self, token: &[u8]) -> u32 {
-        let stemmed;
         let stem: &[u8] = if tokenize::is_stemmable(token) {
-            stemmed = match std::str::from_utf8(token) {
-                Ok(word) => porter::stem(word),
-                Err(_) => return DROPPED,
+            let Ok(word) = std::str::from_utf8(token) else {
+                return DROPPED;
             };
-            if stemmed.is_empty() || !tokenize::is_ascii_word(stemmed.as_bytes()) {
+            porter::stem_into(word, &mut self.stem_buf);
+            if self.stem_buf.is_empty() || !tokenize::is_ascii_word(self.stem_buf.as_bytes()) {
                 return DROPPED;
             }
-            stemmed.as_bytes()
+            self.stem_buf.as_bytes()
         } else {
             token
         };
@@ -263,6 +265,19 @@ mod tests {
         // 'İ' lowers to "i" + U+0307, the Kelvin sign to "k" (rouge-score: 1.0 for both).
         assert_eq!(rouge_l("i\u{307}stanbul", "İstanbul", Tokenizer::Rouge), 1.0);
         assert_eq!(rouge_l("5\u{212A}", "5k", Tokenizer::Rouge), 1.0);
+    }
+
+    #[test]
+    fn stemming_matches_inflections() {
+        // rouge-score (use_stemmer=True): precision 0.75, recall 0.6, F 0.6666666666666665.
+        assert_eq!(
+            rouge_l("İstanbul KELVIN 5\u{212A} running", "istanbul kelvin 5k run", Tokenizer::Rouge),
+            0.6666666666666665
+        );
+        // "generalizations" and "generally" both stem to "gener"; "dying" is an NLTK irregular form of "die".
+        assert_eq!(rouge_l("generalizations dying", "generally die", Tokenizer::Rouge), 1.0);
+        // Tokens of 3 characters or fewer are not stemmed: "ran" stays "ran".
+        assert_eq!(rouge_l("ran", "running", Tokenizer::Rouge), 0.0);
     }
 
     #[test]
