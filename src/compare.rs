@@ -476,6 +476,10 @@ pub fn score_pair(rule: &Rule, primary: &Record, shadow: &Record) -> Result<f64,
     let limit = crate::config::MAX_MAX_BODY_BYTES;
     let a = decode_body(&primary.body, &primary.content_encoding, limit)?;
     let b = decode_body(&shadow.body, &shadow.content_encoding, limit)?;
+    // Two empty bodies (204 No Content, a HEAD) are the same answer: agreement, not invalid JSON.
+    if a.is_empty() && b.is_empty() {
+        return Ok(1.0);
+    }
     rule.scorer.score(&a, &b)
 }
 
@@ -735,6 +739,19 @@ mod tests {
         assert_eq!(samples[0]["request_id"], "r1");
         assert_eq!(samples[0]["primary_body"], r#"{"label":"cat","secret":"[REDACTED]"}"#);
         assert_eq!(m.value(stats::SAMPLES_RATE_LIMITED), 2);
+    }
+
+    #[test]
+    fn two_empty_bodies_agree() {
+        let (mut c, mut m) = setup();
+        c.on_item(&rec("e", "v2", 0, Outcome::Started, ""), 0, &mut m);
+        c.on_item(&rec("e", "v3", 0, Outcome::Started, ""), 0, &mut m);
+        c.on_item(&rec("e", "prod", 204, Outcome::Complete, ""), 0, &mut m);
+        c.on_item(&rec("e", "v2", 204, Outcome::Complete, ""), 0, &mut m);
+        c.on_item(&rec("e", "v3", 204, Outcome::Complete, "{}"), 0, &mut m);
+        let scored = run_all(&mut c, &mut m);
+        assert_eq!(scored[0].result, Ok(1.0));
+        assert_eq!(scored[1].result.as_ref().map_err(ScoreError::reason), Err("invalid_json"));
     }
 
     #[test]

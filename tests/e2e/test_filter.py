@@ -390,9 +390,6 @@ def test_pending_returns_to_zero(env):
 # ---------------------------------------------------------------------------------------------- sampling
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "envoy/envoy.yaml documents `POST /runtime_modify?shadow_compare.mirror_percent=10` but declares no "
-    "layered_runtime admin layer: Envoy answers 503 'No admin layer specified' and the knob cannot change"))
 def test_mirror_percent_changes_at_runtime(env):
     """With mirroring turned off at runtime, the shadow receives nothing and each primary is unmirrored."""
     def set_percent(p: int):
