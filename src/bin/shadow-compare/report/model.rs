@@ -282,7 +282,6 @@ pub struct Report {
     pub rules: Vec<RuleReport>,
     /// Things the reader should know that are not a number: ambiguous baselines, an unused `--baseline`.
     pub notes: Vec<String>,
-    pub with_samples: bool,
 }
 
 impl Report {
@@ -355,7 +354,7 @@ pub struct Sources<'a> {
 
 /// Builds the report.
 pub fn build(src: &Sources<'_>, settings: &Settings) -> Result<Report, String> {
-    let (admin, snap, store) = (src.admin, src.snapshot, src.store);
+    let (admin, snap) = (src.admin, src.snapshot);
     let mut by_rule: BTreeMap<&String, Vec<(&String, &Group)>> = BTreeMap::new();
     for ((rule, shadow), group) in &snap.groups {
         by_rule.entry(rule).or_default().push((shadow, group));
@@ -379,7 +378,7 @@ pub fn build(src: &Sources<'_>, settings: &Settings) -> Result<Report, String> {
     if let (Some(name), false) = (&settings.baseline, baseline_used) {
         notes.push(format!("--baseline {name}: no rule has a shadow of that name"));
     }
-    Ok(Report { admin: admin.to_string(), gate: settings.gate, rules, notes, with_samples: store.is_some() })
+    Ok(Report { admin: admin.to_string(), gate: settings.gate, rules, notes })
 }
 
 #[allow(clippy::too_many_arguments)]
