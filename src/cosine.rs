@@ -63,25 +63,97 @@ pub fn cosine(a: &[f64], b: &[f64]) -> Result<f64, ScoreError> {
             shadow: b.len(),
         });
     }
-    let max_a = max_abs(a)?;
-    let max_b = max_abs(b)?;
+    let pass = Pass::over(a, b);
+    if !pass.all_finite() {
+        return Err(ScoreError::TypeMismatch {
+            pointer: String::new(),
+            expected: "finite numbers",
+        });
+    }
     if a == b {
         return Ok(1.0);
     }
+    let (max_a, max_b) = (pass.max_a, pass.max_b);
     if max_a == 0.0 || max_b == 0.0 {
         return Ok(0.0);
     }
-    // A vector of subnormals is first lifted by an exact power of two, so that the one normalising factor
-    // below is always a normal number. Lifting never changes the cosine.
-    if max_a < TINY {
+    let (dot, norm_a, norm_b) = if [max_a, max_b].iter().all(|m| (SAFE_LOW..=SAFE_HIGH).contains(m)) {
+        // The usual case: the plain sums can neither overflow nor lose anything that matters to underflow.
+        (pass.dot, pass.norm_a, pass.norm_b)
+    } else if max_a < TINY {
+        // A vector of subnormals is first lifted by an exact power of two, so that the one normalising
+        // factor below is always a normal number. Lifting never changes the cosine.
         return cosine(&lift(a), b);
-    }
-    if max_b < TINY {
+    } else if max_b < TINY {
         return cosine(a, &lift(b));
-    }
-    let (dot, norm_a, norm_b) = scaled_sums(a, b, normalising_factor(max_a), normalising_factor(max_b));
-    // Both norms are at least 1 after scaling (the largest element became 1 or more), so no division by 0.
+    } else {
+        // Both norms are at least 1 after scaling (the largest element became 1 or more).
+        scaled_sums(a, b, normalising_factor(max_a), normalising_factor(max_b))
+    };
     Ok((dot / (norm_a.sqrt() * norm_b.sqrt())).clamp(-1.0, 1.0))
+}
+
+/// Largest magnitudes within which the plain sums are safe: 2^-400 and 2^400. Squares stay below 2^800
+/// (no overflow for any length), and products that underflow are below 2^-1022, a relative 2^-222 of the
+/// largest product: nothing a cosine can show.
+const SAFE_LOW: f64 = 3.8725919148493183e-121;
+const SAFE_HIGH: f64 = 2.5822498780869086e120;
+
+/// Everything the first look at a pair needs, from one pass over both vectors.
+#[derive(Debug, Clone, Copy, Default)]
+struct Pass {
+    max_a: f64,
+    max_b: f64,
+    /// Sum of `x * 0.0` over every element: 0 for finite elements and NaN as soon as one is NaN or infinite.
+    probe: f64,
+    dot: f64,
+    norm_a: f64,
+    norm_b: f64,
+}
+
+impl Pass {
+    /// Four independent lanes, so that the sums pipeline and vectorise, then combined.
+    fn over(a: &[f64], b: &[f64]) -> Pass {
+        let mut lanes = [Pass::default(); 4];
+        let (mut rest_a, mut rest_b) = (a, b);
+        while let (Some(chunk_a), Some(chunk_b)) = (rest_a.first_chunk::<4>(), rest_b.first_chunk::<4>()) {
+            for (lane, (&x, &y)) in lanes.iter_mut().zip(chunk_a.iter().zip(chunk_b)) {
+                lane.add(x, y);
+            }
+            rest_a = rest_a.get(4..).unwrap_or_default();
+            rest_b = rest_b.get(4..).unwrap_or_default();
+        }
+        let mut total = lanes.iter().fold(Pass::default(), |total, lane| total.merge(lane));
+        for (&x, &y) in rest_a.iter().zip(rest_b) {
+            total.add(x, y);
+        }
+        total
+    }
+
+    fn add(&mut self, x: f64, y: f64) {
+        let (mx, my) = (x.abs(), y.abs());
+        self.max_a = if mx > self.max_a { mx } else { self.max_a };
+        self.max_b = if my > self.max_b { my } else { self.max_b };
+        self.probe += x * 0.0 + y * 0.0;
+        self.dot += x * y;
+        self.norm_a += x * x;
+        self.norm_b += y * y;
+    }
+
+    fn merge(self, other: &Pass) -> Pass {
+        Pass {
+            max_a: self.max_a.max(other.max_a),
+            max_b: self.max_b.max(other.max_b),
+            probe: self.probe + other.probe,
+            dot: self.dot + other.dot,
+            norm_a: self.norm_a + other.norm_a,
+            norm_b: self.norm_b + other.norm_b,
+        }
+    }
+
+    fn all_finite(&self) -> bool {
+        self.probe == 0.0
+    }
 }
 
 /// Below this largest magnitude, a vector is lifted before normalising: 2^-1000.
@@ -92,23 +164,6 @@ const LIFT: f64 = 4.149515568880993e180;
 
 fn lift(v: &[f64]) -> Vec<f64> {
     v.iter().map(|x| x * LIFT).collect()
-}
-
-/// The largest magnitude in `v`, or `TypeMismatch` if an element is not finite.
-fn max_abs(v: &[f64]) -> Result<f64, ScoreError> {
-    // `x * 0.0` is 0 for finite x and NaN otherwise, so one comparison at the end finds any NaN or infinity.
-    let (max, probe) = v.iter().fold((0.0f64, 0.0f64), |(max, probe), &x| {
-        let m = x.abs();
-        (if m > max { m } else { max }, probe + x * 0.0)
-    });
-    if probe == 0.0 {
-        Ok(max)
-    } else {
-        Err(ScoreError::TypeMismatch {
-            pointer: String::new(),
-            expected: "finite numbers",
-        })
-    }
 }
 
 /// The power of two that maps `max` (normal, at least [`TINY`]) into [1, 2), or [2, 4) for the very largest
@@ -224,6 +279,31 @@ mod tests {
         let scaled = f64::MAX * normalising_factor(f64::MAX);
         assert!((2.0..4.0).contains(&scaled));
         assert_eq!(lift(&[5e-324, -1e-310]), vec![5e-324 * LIFT, -1e-310 * LIFT]);
+    }
+
+    #[test]
+    fn safe_range_constants() {
+        assert_eq!(SAFE_LOW, 2f64.powi(-400));
+        assert_eq!(SAFE_HIGH, 2f64.powi(400));
+        // Either side of the safe range gives the same cosine, by plain or by scaled sums.
+        for scale in [SAFE_LOW, SAFE_LOW / 2.0, SAFE_HIGH, SAFE_HIGH * 2.0] {
+            let a = [3.0 * scale, 4.0 * scale];
+            assert!(close(cosine(&a, &[4.0, 3.0]).unwrap(), 24.0 / 25.0), "{scale}");
+        }
+    }
+
+    #[test]
+    fn one_pass_sums() {
+        let pass = Pass::over(&[1.0, -2.0, 3.0, 0.5, -7.0], &[2.0, 1.0, -1.0, 4.0, 0.25]);
+        assert_eq!(pass.max_a, 7.0);
+        assert_eq!(pass.max_b, 4.0);
+        assert_eq!(pass.dot, 2.0 - 2.0 - 3.0 + 2.0 - 1.75);
+        assert_eq!(pass.norm_a, 1.0 + 4.0 + 9.0 + 0.25 + 49.0);
+        assert_eq!(pass.norm_b, 4.0 + 1.0 + 1.0 + 16.0 + 0.0625);
+        assert!(pass.all_finite());
+        assert!(!Pass::over(&[1.0, f64::NAN], &[1.0, 1.0]).all_finite());
+        assert!(!Pass::over(&[1.0, 2.0, 3.0, 4.0, 5.0], &[1.0, 1.0, 1.0, 1.0, f64::INFINITY]).all_finite());
+        assert!(!Pass::over(&[f64::NEG_INFINITY], &[1.0]).all_finite());
     }
 
     #[test]
