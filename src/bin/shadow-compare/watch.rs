@@ -8,9 +8,13 @@
 //!
 //! Counters are live; histograms (similarity, latency) only change at Envoy's stats flush
 //! (`stats_flush_interval`, 5 s by default), so their columns may trail the pair counts by one flush.
+//! Quantiles are Envoy's own, computed from its fine-grained bins (as `report` uses them); only when the
+//! admin endpoint gives none are they interpolated from the cumulative buckets, which is coarse at the
+//! default bounds.
 
 use crate::admin::{self, Group, Snapshot};
 use crate::args::Args;
+use crate::report::quantiles::{self, ByName, Quantiles};
 use shadow_compare::stats;
 use std::io::Write;
 use std::process::ExitCode;
@@ -63,9 +67,9 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
     };
 
     if once {
-        return Ok(match admin::fetch(&admin_url) {
-            Ok(snap) => {
-                print!("{}", render(&snap));
+        return Ok(match read(&admin_url) {
+            Ok((snap, q)) => {
+                print!("{}", render(&snap, &q));
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -77,8 +81,8 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
 
     let mut out = std::io::stdout();
     loop {
-        let body = match admin::fetch(&admin_url) {
-            Ok(snap) => render(&snap),
+        let body = match read(&admin_url) {
+            Ok((snap, q)) => render(&snap, &q),
             Err(e) => format!("cannot read stats: {e}\n(retrying every {interval} s)\n"),
         };
         let screen = format!(
@@ -92,17 +96,23 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
     }
 }
 
+/// One snapshot and Envoy's quantiles; without the quantiles the table falls back to the buckets.
+fn read(admin_url: &str) -> Result<(Snapshot, ByName), String> {
+    let snap = admin::fetch(admin_url)?;
+    Ok((snap, quantiles::fetch(admin_url).unwrap_or_default()))
+}
+
 /// The table for one snapshot: a header, one row per (rule, shadow), then a line of global stats.
 ///
 /// Columns: pairs scored; divergent as a percentage of pairs; median similarity, 1 − p50(distance_bp) /
 /// 10,000; primary and shadow latency p50/p99 over paired requests; missing (shadow_missing +
-/// primary_missing); errors (shadow_errors + compare_errors of every reason); dropped. Quantiles come
-/// from Envoy's cumulative buckets, interpolated within a bucket, so they are estimates. `-` means no
-/// data yet.
-pub fn render(snap: &Snapshot) -> String {
+/// primary_missing); errors (shadow_errors + compare_errors of every reason); dropped. Quantiles are
+/// Envoy's own from `q` where it has them, else interpolated within the snapshot's cumulative buckets.
+/// `-` means no data yet.
+pub fn render(snap: &Snapshot, q: &ByName) -> String {
     let mut rows: Vec<[String; 10]> = vec![HEADERS.map(String::from)];
     for ((rule, shadow), g) in &snap.groups {
-        rows.push(row(rule, shadow, g));
+        rows.push(row(rule, shadow, g, q));
     }
     let mut widths = [0usize; 10];
     for r in &rows {
@@ -142,14 +152,19 @@ pub fn render(snap: &Snapshot) -> String {
     out
 }
 
-fn row(rule: &str, shadow: &str, g: &Group) -> [String; 10] {
+fn row(rule: &str, shadow: &str, g: &Group, q: &ByName) -> [String; 10] {
     let pairs = g.counter(stats::PAIRS);
     let divergent = if pairs == 0 {
         "-".to_string()
     } else {
         format!("{:.1}%", 100.0 * g.counter(stats::DIVERGENT) as f64 / pairs as f64)
     };
-    let median_similarity = match g.histogram(stats::DISTANCE_BP).quantile(0.5) {
+    let quantiles = |metric: &str| {
+        let envoy = q.get(&stats::rule_stat(rule, shadow, metric)).copied().unwrap_or_default();
+        let h = g.histogram(metric);
+        Quantiles { p50: envoy.p50.or_else(|| h.quantile(0.5)), p99: envoy.p99.or_else(|| h.quantile(0.99)) }
+    };
+    let median_similarity = match quantiles(stats::DISTANCE_BP).p50 {
         Some(bp) => format!("{:.4}", 1.0 - bp / 10_000.0),
         None => "-".to_string(),
     };
@@ -161,17 +176,16 @@ fn row(rule: &str, shadow: &str, g: &Group) -> [String; 10] {
         pairs.to_string(),
         divergent,
         median_similarity,
-        latency(g, stats::PRIMARY_LATENCY_MS),
-        latency(g, stats::SHADOW_LATENCY_MS),
+        latency(quantiles(stats::PRIMARY_LATENCY_MS)),
+        latency(quantiles(stats::SHADOW_LATENCY_MS)),
         missing.to_string(),
         errors.to_string(),
         g.counter(stats::DROPPED).to_string(),
     ]
 }
 
-fn latency(g: &Group, metric: &str) -> String {
-    let h = g.histogram(metric);
-    match (h.quantile(0.5), h.quantile(0.99)) {
+fn latency(q: Quantiles) -> String {
+    match (q.p50, q.p99) {
         (Some(p50), Some(p99)) => format!("{p50:.1} / {p99:.1}"),
         _ => "-".to_string(),
     }
@@ -214,7 +228,7 @@ mod tests {
     #[test]
     fn renders_one_row_per_rule_and_shadow() {
         let snap = Snapshot::from_json(ADMIN_JSON).unwrap();
-        // embed: 7/100 divergent; distance p50 falls in (1, 5] at 10 of 50 → 1.8 bp → similarity 0.99982;
+        // Without Envoy's quantiles, from the buckets. embed: 7/100 divergent; distance p50 falls in (1, 5] at 10 of 50 → 1.8 bp → similarity 0.99982;
         // primary p50 = 1 + 4·50/80 = 3.5, p99 = 5 + 5·19/20 = 9.75; shadow p50 = 5.0, p99 = 10 + 15·9/10 = 23.5;
         // missing 1 + 2; errors 4 shadow + 3 compare. predict has no pairs: dashes.
         let want = "\
@@ -224,7 +238,34 @@ predict  shadow_model      0          -           -                   -         
 
 records 412 · pending 2 · backlog 0 · unmatched 3
 ";
-        assert_eq!(render(&snap), want);
+        assert_eq!(render(&snap, &ByName::new()), want);
+    }
+
+    #[test]
+    fn prefers_envoys_own_quantiles() {
+        let snap = Snapshot::from_json(ADMIN_JSON).unwrap();
+        // Envoy's summary form: p50 at index 2, p99 at index 6 of supported_quantiles. The shadow latency
+        // has no samples in Envoy's view here, so that column falls back to the buckets.
+        let q = quantiles::parse(
+            r#"{"stats": [{"histograms": {"supported_quantiles": [0, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 100],
+              "computed_quantiles": [
+                {"name": "wasmcustom.shadow_compare.rule.embed.shadow.shadow_model.distance_bp",
+                 "values": [{"cumulative": 0}, {"cumulative": 0}, {"cumulative": 0.35}, {"cumulative": 1},
+                            {"cumulative": 2}, {"cumulative": 3}, {"cumulative": 1900}, {"cumulative": 2000},
+                            {"cumulative": 2100}, {"cumulative": 2200}]},
+                {"name": "wasmcustom.shadow_compare.rule.embed.shadow.shadow_model.primary_latency_ms",
+                 "values": [{"cumulative": 1}, {"cumulative": 2}, {"cumulative": 2.9}, {"cumulative": 3},
+                            {"cumulative": 4}, {"cumulative": 5}, {"cumulative": 11.2}, {"cumulative": 12},
+                            {"cumulative": 13}, {"cumulative": 14}]}]}}]}"#,
+        );
+        let want = "\
+rule     shadow        pairs  divergent  median sim  primary p50/p99 ms  shadow p50/p99 ms  missing  errors  dropped
+embed    shadow_model    100       7.0%      1.0000          2.9 / 11.2         5.0 / 23.5        3       7        5
+predict  shadow_model      0          -           -                   -                  -        0       0        0
+
+records 412 · pending 2 · backlog 0 · unmatched 3
+";
+        assert_eq!(render(&snap, &q), want);
     }
 
     #[test]
@@ -234,6 +275,6 @@ records 412 · pending 2 · backlog 0 · unmatched 3
 rule  shadow  pairs  divergent  median sim  primary p50/p99 ms  shadow p50/p99 ms  missing  errors  dropped
 (no per-rule stats: is the compare service configured in this Envoy?)
 ";
-        assert_eq!(render(&snap), want);
+        assert_eq!(render(&snap, &ByName::new()), want);
     }
 }
