@@ -257,7 +257,14 @@ fn number_len(s: &[u8]) -> Option<usize> {
 }
 
 fn count_digits(s: &[u8]) -> usize {
-    s.iter().take_while(|b| b.is_ascii_digit()).count()
+    let mut rest = s;
+    while let Some(block) = rest.first_chunk::<8>() {
+        if !is_eight_digits(u64::from_le_bytes(*block)) {
+            break;
+        }
+        rest = rest.get(8..).unwrap_or_default();
+    }
+    s.len() - rest.len() + rest.iter().take_while(|b| b.is_ascii_digit()).count()
 }
 
 fn is_ws(b: u8) -> bool {
@@ -954,6 +961,22 @@ mod tests {
         assert_eq!(raw(body, "/n").unwrap(), "2");
         assert_eq!(raw(body, "").unwrap(), body);
         assert_eq!(raw(" [1,2,3] \n", "").unwrap(), "[1,2,3]");
+    }
+
+    #[test]
+    fn cli_input_form() {
+        // `{"primary": <value>, "shadow": <value>}`: each value's own text is a body for any scorer.
+        let doc = br#"{"primary": [1, 2, 3], "shadow": [1.0, 2e0, 3],
+            "texts": {"primary": "caf\u00e9 au lait", "shadow": "the cat"},
+            "labels": {"primary": {"label": "cat", "p": 0.9}, "shadow": {"p": 0.90, "label": "cat"}}}"#;
+        let value = |p| select_raw(doc, p).unwrap();
+        assert_eq!(value("/primary"), b"[1, 2, 3]");
+        assert_eq!(crate::cosine::score_bodies(value("/primary"), value("/shadow"), "").unwrap(), 1.0);
+        assert_eq!(crate::pointer::select_text(value("/texts/primary"), "").unwrap(), "café au lait");
+        assert_eq!(crate::pointer::select_text(value("/texts/shadow"), "").unwrap(), "the cat");
+        let (a, b) = (value("/labels/primary"), value("/labels/shadow"));
+        assert_eq!(crate::exact::score_bodies(a, b, "").unwrap(), 1.0);
+        assert_eq!(crate::exact::score_bodies(a, b, "/label").unwrap(), 1.0);
     }
 
     #[test]
