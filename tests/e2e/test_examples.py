@@ -89,7 +89,7 @@ def test_every_example_yaml_parses_and_its_compare_rules_are_the_shipped_ones(pa
             assert config.get("role") in ("primary", "shadow"), f"{path}: a capture without a role"
 
 
-PLATFORMS = ("docker-compose",)
+PLATFORMS = ("docker-compose", "istio", "envoy-gateway")
 
 
 @pytest.mark.parametrize("d", PLATFORMS)
@@ -353,3 +353,197 @@ def envoy_validate(config: dict, tmp_path: Path, name: str) -> tuple[int, str]:
     r = subprocess.run([str(ENVOY), "--mode", "validate", "-c", str(path), "--log-level", "error"],
                        cwd=REPO, capture_output=True, timeout=120)
     return r.returncode, (r.stdout + r.stderr).decode(errors="replace")
+
+
+def wasm_paths(node) -> set[str]:
+    return {n["filename"] for n in walk(node) if str(n.get("filename", "")).endswith(".wasm")}
+
+
+def local_wasm(node):
+    """A copy of a fragment with every .wasm path pointing at the local build."""
+    node = copy.deepcopy(node)
+    for n in walk(node):
+        if str(n.get("filename", "")).endswith(".wasm"):
+            n["filename"] = str(WASM)
+    return node
+
+
+def static_cluster(name: str, protocol_options: dict) -> dict:
+    """A cluster shaped like the platform's, carrying the example's typed_extension_protocol_options."""
+    return {
+        "name": name, "type": "STATIC", "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9}}}}]}]},
+        "typed_extension_protocol_options": protocol_options,
+    }
+
+
+def minimal_bootstrap() -> dict:
+    return {"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
+            "static_resources": {"clusters": []}}
+
+
+def capture_filters(protocol_options: dict) -> list[dict]:
+    return protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"]
+
+
+def check_upstream_filters(protocol_options: dict, role: str, where: str):
+    filters = capture_filters(protocol_options)
+    assert [f["name"] for f in filters] == ["envoy.filters.http.wasm", "envoy.filters.http.upstream_codec"], \
+        f"{where}: the capture filter first, the upstream codec last"
+    config = filters[0]["typed_config"]["config"]
+    assert config["root_id"] == "capture" and json.loads(config["configuration"]["value"])["role"] == role, where
+    # Same failure policies as the shipped config: the primary's fails open, the shadow's never does.
+    assert config["failure_policy"] == {"primary": "FAIL_OPEN", "shadow": "FAIL_RELOAD"}[role], where
+
+
+# ---------------------------------------------------------------------------------------------- Istio
+
+ISTIO = EXAMPLES / "istio"
+
+
+def by_kind(path: Path) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for doc in load_all(path):
+        out.setdefault(doc["kind"], []).append(doc)
+    return out
+
+
+def test_istio_envoyfilter_patches_the_route_and_mirror_clusters_of_the_selected_client():
+    vs = by_kind(ISTIO / "virtualservice.yaml")["VirtualService"][0]["spec"]["http"][0]
+    primary_host = vs["route"][0]["destination"]["host"]
+    shadow_host = vs["mirror"]["host"]
+    assert vs["mirrorPercentage"]["value"] == 100.0
+    ef = by_kind(ISTIO / "envoyfilter-capture.yaml")["EnvoyFilter"][0]["spec"]
+    client = by_kind(ISTIO / "model-client.yaml")["Deployment"][0]["spec"]["template"]
+    assert ef["workloadSelector"]["labels"].items() <= client["metadata"]["labels"].items()
+    roles = {}
+    for patch in ef["configPatches"]:
+        assert patch["applyTo"] == "CLUSTER" and patch["patch"]["operation"] == "MERGE"
+        assert patch["match"]["context"] == "SIDECAR_OUTBOUND"
+        host = patch["match"]["cluster"]["service"]
+        role = {primary_host: "primary", shadow_host: "shadow"}[host]
+        assert patch["match"]["cluster"]["portNumber"] == vs["route"][0]["destination"]["port"]["number"]
+        options = patch["patch"]["value"]["typed_extension_protocol_options"]
+        check_upstream_filters(options, role, f"EnvoyFilter patch for {host}")
+        roles[role] = host
+    assert set(roles) == {"primary", "shadow"}
+
+    # The sidecar mounts the .wasm where every config looks for it, and the bootstrap override by name.
+    notes = client["metadata"]["annotations"]
+    mounts_ = json.loads(notes["sidecar.istio.io/userVolumeMount"])
+    volumes = {v["name"]: v for v in json.loads(notes["sidecar.istio.io/userVolume"])}
+    assert mounts_[0]["readOnly"] is True and mounts_[0]["name"] in volumes
+    paths = wasm_paths(load_all(ISTIO / "envoyfilter-capture.yaml")) | wasm_paths(load_all(ISTIO / "bootstrap-override.yaml"))
+    assert {str(Path(p).parent) for p in paths} == {mounts_[0]["mountPath"]}
+    assert notes["sidecar.istio.io/bootstrapOverride"] == "shadow-compare-bootstrap"
+    assert "create configmap shadow-compare-bootstrap" in (ISTIO / "bootstrap-override.yaml").read_text()
+
+
+def test_istio_fragments_load_in_the_pinned_envoy(tmp_path):
+    """The bootstrap override and both cluster patches, grafted onto a bootstrap the way Istio would
+    (clusters named as the compare config expects), pass `envoy --mode validate` with the real .wasm."""
+    require_wasm()
+    override = yaml.safe_load((ISTIO / "bootstrap-override.yaml").read_text())
+    ef = by_kind(ISTIO / "envoyfilter-capture.yaml")["EnvoyFilter"][0]["spec"]
+    cfg = minimal_bootstrap()
+    cfg.update(override)
+    compare = json.loads(override["bootstrap_extensions"][0]["typed_config"]["config"]["configuration"]["value"])
+    names = iter([compare["primary_cluster"], *compare["shadow_clusters"]])
+    for patch in ef["configPatches"]:
+        cfg["static_resources"]["clusters"].append(
+            static_cluster(next(names), patch["patch"]["value"]["typed_extension_protocol_options"]))
+    code, out = envoy_validate(local_wasm(cfg), tmp_path, "istio")
+    assert code == 0, out
+
+
+# ---------------------------------------------------------------------------------------------- Envoy Gateway
+
+EG = EXAMPLES / "envoy-gateway"
+
+
+def json_patch_add(doc: dict, path: str, value) -> dict:
+    """RFC 6902 `add` for the object paths the examples use (/a/b)."""
+    *parents, last = [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
+    node = doc
+    for key in parents:
+        node = node[key]
+    node[last] = copy.deepcopy(value)
+    return doc
+
+
+def test_envoy_gateway_resources_fit_together():
+    g = by_kind(EG / "gateway.yaml")
+    gc, gw, route = g["GatewayClass"][0], g["Gateway"][0], g["HTTPRoute"][0]
+    proxy = by_kind(EG / "envoyproxy.yaml")["EnvoyProxy"][0]
+    policy = by_kind(EG / "envoypatchpolicy.yaml")["EnvoyPatchPolicy"][0]
+    ref = gc["spec"]["parametersRef"]
+    assert (ref["kind"], ref["name"], ref["namespace"]) == ("EnvoyProxy", proxy["metadata"]["name"],
+                                                            proxy["metadata"]["namespace"])
+    assert gw["spec"]["gatewayClassName"] == gc["metadata"]["name"]
+    assert route["spec"]["parentRefs"][0]["name"] == gw["metadata"]["name"]
+    target = policy["spec"]["targetRef"]
+    assert (target["kind"], target["name"]) == ("Gateway", gw["metadata"]["name"])
+    assert policy["metadata"]["namespace"] == gw["metadata"]["namespace"]
+
+    rule = route["spec"]["rules"][0]
+    assert rule["backendRefs"][0]["name"] == "production-model"
+    mirror = [f for f in rule["filters"] if f["type"] == "RequestMirror"]
+    assert mirror and mirror[0]["requestMirror"]["backendRef"]["name"] == "shadow-model"
+    # Envoy Gateway's cluster names for rule 0 and its first mirror.
+    base = f"httproute/{route['metadata']['namespace']}/{route['metadata']['name']}/rule/0"
+    patched = {}
+    for p in policy["spec"]["jsonPatches"]:
+        assert p["type"] == "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+        assert p["operation"]["op"] == "add" and p["operation"]["path"] == "/typed_extension_protocol_options"
+        role = {base: "primary", f"{base}-mirror-0": "shadow"}[p["name"]]
+        check_upstream_filters(p["operation"]["value"], role, p["name"])
+        patched[role] = p["name"]
+    assert set(patched) == {"primary", "shadow"}
+
+    k8s = proxy["spec"]["provider"]["kubernetes"]["envoyDeployment"]
+    mount = k8s["container"]["volumeMounts"][0]
+    assert mount["readOnly"] is True and mount["name"] in {v["name"] for v in k8s["pod"]["volumes"]}
+    paths = wasm_paths(proxy) | wasm_paths(policy)
+    assert {str(Path(p).parent) for p in paths} == {mount["mountPath"]}
+    assert k8s["container"]["image"].endswith("envoy:distroless-v1.40.0")
+
+
+def test_envoy_gateway_fragments_load_in_the_pinned_envoy(tmp_path):
+    """The EnvoyProxy bootstrap patches and the EnvoyPatchPolicy cluster patches, applied to a bootstrap
+    (clusters named as the compare config expects), pass `envoy --mode validate` with the real .wasm."""
+    require_wasm()
+    proxy = by_kind(EG / "envoyproxy.yaml")["EnvoyProxy"][0]["spec"]["bootstrap"]
+    assert proxy["type"] == "JSONPatch"
+    cfg = minimal_bootstrap()
+    for op in proxy["jsonPatches"]:
+        assert op["op"] == "add"
+        json_patch_add(cfg, op["path"], op["value"])
+    compare = json.loads(cfg["bootstrap_extensions"][0]["typed_config"]["config"]["configuration"]["value"])
+    names = iter([compare["primary_cluster"], *compare["shadow_clusters"]])
+    for p in by_kind(EG / "envoypatchpolicy.yaml")["EnvoyPatchPolicy"][0]["spec"]["jsonPatches"]:
+        cluster = static_cluster(next(names), {})
+        json_patch_add(cluster, p["operation"]["path"], p["operation"]["value"])
+        cfg["static_resources"]["clusters"].append(cluster)
+    code, out = envoy_validate(local_wasm(cfg), tmp_path, "envoy-gateway")
+    assert code == 0, out
+
+
+# ---------------------------------------------------------------------------------------------- known gap
+
+
+@pytest.mark.xfail(strict=True, reason="the compare service cannot name Istio's or Envoy Gateway's clusters yet: "
+                                       "see 'Status' in examples/istio/README.md")
+def test_compare_config_accepts_platform_cluster_names():
+    """Istio and Envoy Gateway name clusters `outbound|8000||host` and `httproute/ns/name/rule/0`; the compare
+    service matches records by cluster name, and its names may only use A-Z a-z 0-9 _ -. When this passes,
+    put the real names into the Istio and Envoy Gateway examples and drop the xfail."""
+    if not CLI.exists():
+        pytest.fail(f"{CLI.relative_to(REPO)} is missing: build it with `make cli`", pytrace=False)
+    rules = compare_config(shipped())["rules"]
+    for primary, shadow in [("outbound|8000||production-model.models.svc.cluster.local",
+                             "outbound|8000||shadow-model.models.svc.cluster.local"),
+                            ("httproute/models/models/rule/0", "httproute/models/models/rule/0-mirror-0")]:
+        config = {"primary_cluster": primary, "shadow_clusters": [shadow], "rules": rules}
+        r = check_config("compare", config)
+        assert r.returncode == 0, r.stderr.decode().strip()
