@@ -866,9 +866,13 @@ mod tests {
             "9007199254740992.5", "900719925474099.35", "4503599627370497.5", "0.9999999999999999999",
             "0.1234567890123456789", "12345678.90123456789", "1.7976931348623157", "2.2250738585072014",
             "0.0000000000000000000000", "9999999999999999999.0", "0.4999999999999999722444243843710864",
+            // Just below a power of two: rounding up carries into the next binade.
+            "0.49999999999999999", "0.99999999999999999", "-0.12499999999999999", "7.9999999999999999",
         ] {
             check_plain(text);
         }
+        assert_eq!(read_plain_decimal(b"0.49999999999999999"), Some((0.5, 19)));
+        assert_eq!(read_plain_decimal(b"0.99999999999999999"), Some((1.0, 19)));
         // Exactly representable (and midpoint) values that the reciprocal product leaves to fast-float.
         assert_eq!(nearest_quotient(90_071_992_547_409_930, 1), None);
         assert_eq!(nearest_quotient(45_035_996_273_704_960, 1), None);
