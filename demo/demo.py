@@ -461,9 +461,10 @@ LEGEND = """\
   pairs       primary and shadow both answered, compared by the rule's metric
   divergent   share of pairs below the rule's threshold (embed: cosine < 0.99, generate: ROUGE-L < 0.85,
               classify: a different label)
-  median sim  1 - median(distance_bp) / 10000, estimated from Envoy's histogram buckets; most pairs agree
-              (int8 rounding moves a cosine by about 0.00001), so it is ~1: the divergent share is the news
-  p50/p99 ms  upstream latency of each side over the paired requests (the shadow never slows users down)
+  median sim  1 - median(distance_bp) / 10000 (Envoy's own quantile); most pairs agree (int8 rounding moves
+              a cosine by about 0.00001), so it is ~1: the divergent share is the news
+  p50/p99 ms  upstream latency of each side over the paired requests; the shadow is slower by design, and
+              never slows users down (its answer is compared, then dropped)
   missing     one side never answered in time; errors: shadow 5xx/resets plus pairs that could not be scored
   predict     a fourth rule in envoy.yaml that this workload does not use (no pairs)"""
 
