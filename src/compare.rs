@@ -432,7 +432,11 @@ impl Comparator {
             let primary_seen = matches!(entry.primary, Slot::Arrived(_));
             for (i, slot) in entry.shadows.iter().enumerate() {
                 match (primary_seen, slot) {
-                    (true, Slot::Started) => self.count(m, entry.rule, i, |s| s.shadow_missing),
+                    (true, Slot::Started) => {
+                        // The most common failure of a slow candidate: it counts against promotion too.
+                        self.tally(entry.rule, i, None);
+                        self.count(m, entry.rule, i, |s| s.shadow_missing);
+                    }
                     (true, Slot::Empty) => self.count(m, entry.rule, i, |s| s.unmirrored),
                     (false, Slot::Started | Slot::Arrived(_)) => self.count(m, entry.rule, i, |s| s.primary_missing),
                     _ => {}
@@ -456,9 +460,10 @@ impl Comparator {
             let base = baseline.and_then(|b| self.counts.get(rule * shadows + b)).copied();
             let own = verdict::wilson(c.divergent, c.pairs);
             m.record(st.divergence_ppm, own.map_or(0, |r| verdict::ppm(r.rate)));
-            m.record(st.divergence_upper_ppm, own.map_or(0, |r| verdict::ppm(r.upper)));
+            // No pairs means no evidence: the bound is 100%, so a gate on this gauge alone never passes.
+            m.record(st.divergence_upper_ppm, own.map_or(1_000_000, |r| verdict::ppm(r.upper)));
             if let Some(id) = st.excess_divergence_upper_ppm {
-                let excess = verdict::deciding_divergence(*c, base).map_or(0, |r| verdict::ppm(r.upper));
+                let excess = verdict::deciding_divergence(*c, base).map_or(1_000_000, |r| verdict::ppm(r.upper));
                 m.record(id, excess);
             }
             let is_baseline = baseline == Some(i % shadows.max(1));

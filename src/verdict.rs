@@ -147,6 +147,19 @@ pub fn deciding_divergence(candidate: Counts, baseline: Option<Counts>) -> Optio
 /// assert_eq!(readiness(few, None, gate), Readiness::NotEnoughData { pairs: 50, min_pairs: 100 });
 /// ```
 pub fn readiness(candidate: Counts, baseline: Option<Counts>, gate: Gate) -> Readiness {
+    // Failures first: a shadow that fails most requests never gathers pairs, and must read "not ready",
+    // not "not enough data", once it has been tried `min_pairs` times.
+    let attempts = candidate.pairs.saturating_add(candidate.failures);
+    if attempts >= gate.min_pairs {
+        if let Some(err) = wilson(candidate.failures, attempts) {
+            if err.upper > gate.max_error_rate {
+                return Readiness::NotReady(format!(
+                    "failure rate upper bound {:.4} exceeds {:.4}",
+                    err.upper, gate.max_error_rate
+                ));
+            }
+        }
+    }
     if candidate.pairs < gate.min_pairs {
         return Readiness::NotEnoughData { pairs: candidate.pairs, min_pairs: gate.min_pairs };
     }
@@ -158,15 +171,6 @@ pub fn readiness(candidate: Counts, baseline: Option<Counts>, gate: Gate) -> Rea
             "divergence upper bound {:.4} exceeds {:.4}",
             div.upper, gate.max_divergence
         ));
-    }
-    let attempts = candidate.pairs.saturating_add(candidate.failures);
-    if let Some(err) = wilson(candidate.failures, attempts) {
-        if err.upper > gate.max_error_rate {
-            return Readiness::NotReady(format!(
-                "failure rate upper bound {:.4} exceeds {:.4}",
-                err.upper, gate.max_error_rate
-            ));
-        }
     }
     Readiness::Ready
 }
@@ -224,6 +228,15 @@ mod tests {
             readiness(c, None, gate),
             Readiness::NotReady("failure rate upper bound 0.1094 exceeds 0.0100".into())
         );
+    }
+
+    #[test]
+    fn a_shadow_that_always_fails_is_not_ready_rather_than_short_of_data() {
+        let gate = Gate { min_pairs: 100, max_divergence: 0.05, max_error_rate: 0.05 };
+        let c = Counts { pairs: 3, divergent: 0, failures: 500 };
+        assert!(matches!(readiness(c, None, gate), Readiness::NotReady(_)));
+        let young = Counts { pairs: 3, divergent: 0, failures: 50 };
+        assert_eq!(readiness(young, None, gate), Readiness::NotEnoughData { pairs: 3, min_pairs: 100 });
     }
 
     #[test]

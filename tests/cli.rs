@@ -82,15 +82,15 @@ fn threshold_decides_divergence() {
 }
 
 #[test]
-fn usage_errors_exit_2_and_say_what_is_wrong() {
+fn usage_errors_exit_64_and_say_what_is_wrong() {
     let (code, _, err) = run(&["score", "--kind", "bleu"], "");
-    assert_eq!(code, 2);
+    assert_eq!(code, 64);
     assert!(err.contains("--kind 'bleu' is not cosine, rouge_l or exact"), "{err}");
     let (code, _, err) = run(&["score", "--kind", "cosine", "--threshold", "2"], "");
-    assert_eq!(code, 2);
+    assert_eq!(code, 64);
     assert!(err.contains("--threshold '2' is not a number in [0, 1]"));
     let (code, _, err) = run(&["score", "--kind", "cosine", "--pointer", "e"], "");
-    assert_eq!(code, 2);
+    assert_eq!(code, 64);
     assert!(err.contains("--pointer: "), "{err}");
 }
 

@@ -86,13 +86,14 @@ impl CompareService {
             (":authority", cfg.authority.as_str()),
             ("content-type", "application/json"),
         ];
-        match host::http_call(&cfg.cluster, &headers, body, cfg.timeout_ms) {
+        let timeout = std::time::Duration::from_millis(cfg.timeout_ms);
+        match proxy_wasm::hostcalls::dispatch_http_call(&cfg.cluster, headers.to_vec(), Some(body), vec![], timeout) {
             Ok(_) => {
                 self.in_flight += 1;
                 m.add(self.samples_sent, 1);
             }
             Err(status) => {
-                log::warn!("shadow_compare: could not send a sample to cluster '{}' (status {status})", cfg.cluster);
+                log::warn!("shadow_compare: could not send a sample to cluster '{}' ({status:?})", cfg.cluster);
                 m.add(self.samples_failed, 1);
             }
         }

@@ -4,6 +4,10 @@
 //! map is not readable in the current callback, or a header value that is not UTF-8), and a panic kills the
 //! VM for every plugin on that thread. So the calls on our paths go straight to the ABI here: every status
 //! is an `Err`, host-allocated memory is taken back exactly once, and nothing here can panic.
+//!
+//! One exception, on purpose: HTTP calls go through the SDK (`proxy_wasm::hostcalls::dispatch_http_call`),
+//! because the SDK must register the call's token to route its answer; a call it did not register makes
+//! its dispatcher panic when the answer arrives.
 #![allow(clashing_extern_declarations)]
 
 use crate::stats::{MetricKind, Metrics};
@@ -32,19 +36,6 @@ extern "C" {
     fn proxy_register_shared_queue(name: *const u8, name_len: usize, out: *mut u32) -> u32;
     fn proxy_enqueue_shared_queue(queue: u32, data: *const u8, len: usize) -> u32;
     fn proxy_dequeue_shared_queue(queue: u32, out: *mut *mut u8, out_len: *mut usize) -> u32;
-    #[allow(clippy::too_many_arguments)]
-    fn proxy_http_call(
-        upstream: *const u8,
-        upstream_len: usize,
-        headers: *const u8,
-        headers_len: usize,
-        body: *const u8,
-        body_len: usize,
-        trailers: *const u8,
-        trailers_len: usize,
-        timeout_ms: u32,
-        token: *mut u32,
-    ) -> u32;
     fn proxy_define_metric(kind: u32, name: *const u8, name_len: usize, out: *mut u32) -> u32;
     fn proxy_increment_metric(id: u32, offset: i64) -> u32;
     fn proxy_record_metric(id: u32, value: u64) -> u32;
@@ -183,32 +174,6 @@ fn serialize_headers(headers: &[(&str, &str)]) -> Vec<u8> {
         map.push(0);
     }
     map
-}
-
-/// Sends an HTTP request to `cluster`; the answer arrives in `on_http_call_response` with the token.
-pub fn http_call(cluster: &str, headers: &[(&str, &str)], body: &[u8], timeout_ms: u64) -> Result<u32, u32> {
-    let map = serialize_headers(headers);
-    let trailers = serialize_headers(&[]);
-    let mut token = 0;
-    let timeout = u32::try_from(timeout_ms).unwrap_or(u32::MAX);
-    // SAFETY: all buffers outlive the call (the host copies them); pointer to a live local.
-    match unsafe {
-        proxy_http_call(
-            cluster.as_ptr(),
-            cluster.len(),
-            map.as_ptr(),
-            map.len(),
-            body.as_ptr(),
-            body.len(),
-            trailers.as_ptr(),
-            trailers.len(),
-            timeout,
-            &mut token,
-        )
-    } {
-        OK => Ok(token),
-        s => Err(s),
-    }
 }
 
 /// Answers the request locally (the request never leaves Envoy).

@@ -17,11 +17,15 @@ mod watch;
 
 use std::process::ExitCode;
 
+/// Every subcommand's usage errors exit with this (sysexits' EX_USAGE), so it never collides with a
+/// command's own codes (`score`: 1 = a bad line; `report`: 1 not ready, 2 not enough data).
+const EXIT_USAGE: u8 = 64;
+
 const USAGE: &str = "usage:
   shadow-compare score --kind cosine|rouge_l|exact [--pointer P] [--threshold T] [--tokenizer rouge|unicode] [FILE|-]
       Scores logged pairs: JSON Lines in, one {\"similarity\", \"divergent\", \"error\"} per line out.
   shadow-compare check-config --root-id capture|compare [FILE|-]
-      Validates a plugin configuration exactly as the filter will at startup.
+      Validates a plugin configuration exactly as the filter will at startup (exit 1 if invalid).
   shadow-compare watch [--admin URL] [--interval SECONDS] [--once]
       A live table per rule and shadow from Envoy's admin stats (default http://127.0.0.1:9901);
       --once prints it once and exits (1 if the admin endpoint cannot be read).
@@ -30,13 +34,14 @@ const USAGE: &str = "usage:
   shadow-compare report --admin URL [--db FILE] [--format text|json|html] [--min-pairs N]
         [--max-divergence F] [--max-error-rate F] [--baseline SHADOW] [--samples N]
       Promotion decision per rule and shadow. Exit 0 ready, 1 not ready, 2 not enough data,
-      64 usage error, 69 the stats or samples could not be read. See docs/decision.md.";
+      69 the stats or samples could not be read. See docs/decision.md.
+Usage errors exit 64.";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((command, rest)) = argv.split_first() else {
         eprintln!("{USAGE}");
-        return ExitCode::from(2);
+        return ExitCode::from(EXIT_USAGE);
     };
     let result = match command.as_str() {
         "score" => score::run(rest),
@@ -54,7 +59,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(message) => {
             eprintln!("shadow-compare: {message}\n{USAGE}");
-            ExitCode::from(2)
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }
