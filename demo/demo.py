@@ -179,7 +179,7 @@ class Processes:
 
     def start(self, name: str, argv: list[str], log: Path) -> subprocess.Popen:
         with log.open("wb") as out:
-            # A session of its own: Ctrl-C reaches this script, which then stops the children cleanly.
+            # Detached from the terminal (setsid): Ctrl-C reaches only this script, which then stops them cleanly.
             proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append((name, proc, log))
