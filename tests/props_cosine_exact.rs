@@ -162,7 +162,9 @@ fn write(value: &Json, style: Style, out: &mut String) {
             _ if *n == 0 => "0e-2".to_string(),
             _ => format!("{n}00e-2"),
         }),
-        Json::Float(x) => out.push_str(&if style.spelling % 2 == 0 { format!("{x:?}") } else { format!("{x:e}") }),
+        Json::Float(x) => {
+            out.push_str(&if style.spelling.is_multiple_of(2) { format!("{x:?}") } else { format!("{x:e}") })
+        }
         Json::Str(s) => write_string(s, style.escape_all, out),
         Json::Array(items) => {
             out.push('[');
