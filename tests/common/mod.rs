@@ -131,7 +131,7 @@ pub fn read_response(s: &mut TcpStream) -> (u16, String) {
 pub fn sample(request_id: &str, rule: &str, shadow: &str, similarity: Option<f64>, request_body: &str) -> serde_json::Value {
     serde_json::json!({
         "request_id": request_id, "rule": rule, "shadow": shadow, "kind": "rouge_l",
-        "similarity": similarity, "divergent": similarity.map_or(true, |s| s < 0.85),
+        "similarity": similarity, "divergent": similarity.is_none_or(|s| s < 0.85),
         "error": similarity.map_or(Some("invalid_json"), |_| None),
         "primary_status": 200, "shadow_status": 200, "primary_latency_ms": 120.5, "shadow_latency_ms": 310.0,
         "timestamp_ms": 1_760_000_000_000u64, "method": "POST", "path": "/generate",

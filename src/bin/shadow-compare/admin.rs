@@ -158,8 +158,9 @@ pub fn http_get(base: &str, path: &str) -> Result<String, String> {
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).map_err(|e| format!("reading from {hostport}: {e}"))?;
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("malformed HTTP response")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let body = &raw[split + 4..];
+    let (head, rest) = raw.split_at_checked(split).ok_or("malformed HTTP response")?;
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let body = rest.get(4..).unwrap_or_default();
     let status = head.split_whitespace().nth(1).unwrap_or("");
     if status != "200" {
         return Err(format!("GET {path} answered {status}"));
@@ -174,10 +175,11 @@ fn dechunk(mut raw: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     loop {
         let eol = raw.windows(2).position(|w| w == b"\r\n").ok_or("truncated chunked body")?;
-        let size_text = String::from_utf8_lossy(&raw[..eol]);
+        let (line, rest) = raw.split_at_checked(eol).ok_or("truncated chunked body")?;
+        let size_text = String::from_utf8_lossy(line);
         let size_hex = size_text.split(';').next().unwrap_or("").trim();
         let size = usize::from_str_radix(size_hex, 16).map_err(|_| format!("bad chunk size '{size_hex}'"))?;
-        raw = &raw[eol + 2..];
+        raw = rest.get(2..).unwrap_or_default();
         if size == 0 {
             return Ok(out);
         }

@@ -5,6 +5,10 @@
 //!   shadow-compare watch [--admin URL] [--interval SECONDS] [--once]
 //!   shadow-compare collect --db FILE [--listen ADDR]
 //!   shadow-compare report --admin URL [--db FILE] [--format text|json|html] [gate flags]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
 
 mod admin;
 mod args;

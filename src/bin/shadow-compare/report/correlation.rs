@@ -32,7 +32,7 @@ pub fn pearson(xs: &[f64], ys: &[f64]) -> Option<f64> {
 /// Spearman's ρ: Pearson's r of the ranks, ties sharing their average rank.
 pub fn spearman(xs: &[f64], ys: &[f64]) -> Option<f64> {
     let n = xs.len().min(ys.len());
-    pearson(&ranks(&xs[..n]), &ranks(&ys[..n]))
+    pearson(&ranks(xs.get(..n)?), &ranks(ys.get(..n)?))
 }
 
 /// 1-based ranks; equal values get the mean of the ranks they span.

@@ -596,7 +596,7 @@ pub(crate) mod tests {
     pub(crate) fn sample(id: &str, similarity: Option<f64>, request_len: usize, primary: &str, shadow: &str) -> Sample {
         let v = serde_json::json!({
             "request_id": id, "rule": "embed", "shadow": "v2", "kind": "cosine", "similarity": similarity,
-            "divergent": similarity.map_or(true, |s| s < 0.8), "error": similarity.map_or(Some("invalid_json"), |_| None),
+            "divergent": similarity.is_none_or(|s| s < 0.8), "error": similarity.map_or(Some("invalid_json"), |_| None),
             "primary_status": 200, "shadow_status": 200, "primary_latency_ms": 10.0, "shadow_latency_ms": 20.5,
             "timestamp_ms": 1_700_000_000_000u64, "method": "POST", "path": "/embed",
             "primary_body": primary, "shadow_body": shadow, "request_body": "x".repeat(request_len), "truncated": false
