@@ -45,8 +45,9 @@ CLI = Path(os.environ.get("SHADOW_COMPARE_CLI", REPO / "target" / "release" / "s
 MODELS = REPO / "demo" / "models.py"
 CONFIG = REPO / "envoy" / "envoy.yaml"
 
-# The ports envoy/envoy.yaml uses, by what they are.
-DEFAULT_PORTS = {"listener": 8080, "admin": 9901, "production": 8001, "shadow": 8002}
+# The ports envoy/envoy.yaml uses, by what they are. `samples` is where the compare service sends
+# divergence samples: this demo runs `shadow-compare collect` there (never someone else's collector).
+DEFAULT_PORTS = {"listener": 8080, "admin": 9901, "production": 8001, "shadow": 8002, "samples": 9902}
 # Histograms reach the admin endpoint at each stats flush (5 s by default); the demo flushes every second.
 # Merged over the shipped file with --config-yaml, so the file itself runs unchanged.
 CONFIG_OVERLAY = "stats_flush_interval: 1s"
@@ -237,12 +238,20 @@ def check_prerequisites():
         raise DemoError(f"missing {', '.join(missing)}: run `make demo` (it builds them and installs Envoy)")
 
 
+SAMPLES_DB = RUN_DIR / "samples.db"
+
+
 def start_all(procs: Processes, ports: dict[str, int]) -> Path:
     RUN_DIR.mkdir(exist_ok=True)
     for role in ("production", "shadow"):
         procs.start(f"{role} model server",
                     [sys.executable, str(MODELS), "--role", role, "--port", str(ports[role])],
                     RUN_DIR / f"models-{role}.log")
+    for old in RUN_DIR.glob("samples.db*"):
+        old.unlink()
+    procs.start("sample collector",
+                [str(CLI), "collect", "--db", str(SAMPLES_DB), "--listen", f"127.0.0.1:{ports['samples']}"],
+                RUN_DIR / "collect.log")
     config = render_config(ports)
     envoy_log = RUN_DIR / "envoy.log"
     procs.start("Envoy", [
@@ -258,8 +267,8 @@ def start_all(procs: Processes, ports: dict[str, int]) -> Path:
         status, _ = request(ports[role], "GET", "/healthz", timeout=1)
         return True if status == 200 else None
 
-    for role in ("production", "shadow"):
-        poll(f"the {role} model server on :{ports[role]}", lambda r=role: up(r), START_DEADLINE_S)
+    for role in ("production", "shadow", "samples"):
+        poll(f"the {role} server on :{ports[role]}", lambda r=role: up(r), START_DEADLINE_S)
 
     def envoy_ready():
         procs.check_alive()
@@ -517,6 +526,8 @@ def print_up_instructions(ports: dict[str, int]):
     admin = f"http://127.0.0.1:{ports['admin']}"
     say("Watch the comparison live (Ctrl-C to quit):")
     say(f"  {rel(CLI)} watch --admin {admin}")
+    say("The promotion verdict, with the sampled divergent pairs as examples:")
+    say(f"  {rel(CLI)} report --admin {admin} --db {rel(SAMPLES_DB)}")
     say("The same numbers as Prometheus metrics:")
     say(f"  curl -s {admin}/stats/prometheus | grep '^shadow_compare_'")
     say("Stop everything:")
@@ -602,6 +613,9 @@ def main() -> int:
         say(f"\nWhat the shadow would have done (shadow-compare watch --admin http://127.0.0.1:{ports['admin']} --once):\n")
         say(table(ports["admin"]))
         say(LEGEND)
+        sent = admin_json(ports["admin"], r"^wasmcustom\.shadow_compare\.samples\.sent$")["stats"]
+        say(f"\n{sent[0]['value'] if sent else 0} divergent pairs were sampled (redacted, at most 10 a second)"
+            f" into {rel(SAMPLES_DB)} by `shadow-compare collect`.")
         if args.up:
             write_pids(procs, ports)
             print_up_instructions(ports)

@@ -172,7 +172,9 @@ def test_compose_ports_match_envoy_yaml():
     assert published == {listener["port_value"]: 8080, admin["port_value"]: 9901}
 
     # Each model service listens where its cluster points.
-    for cluster in e["static_resources"]["clusters"]:
+    models = [c for c in e["static_resources"]["clusters"] if c["name"] in ("production_model", "shadow_model")]
+    assert len(models) == 2
+    for cluster in models:
         sock = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
         assert cluster["type"] == "STRICT_DNS"
         command = c["services"][sock["address"]]["command"]
