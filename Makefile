@@ -6,7 +6,7 @@ ENVOY := $(VENV)/bin/envoy
 WASM := target/wasm32-wasip1/release/shadow_compare.wasm
 CLI := target/release/shadow-compare
 
-.PHONY: all wasm wasm-fault cli venv bench-venv test test-native test-wasm-build lint validate test-e2e bench demo demo-up clean
+.PHONY: fuzz fuzz-smoke fuzz-tool all wasm wasm-fault cli venv bench-venv test test-native test-wasm-build lint validate test-e2e bench demo demo-up clean
 
 all: wasm cli
 
@@ -58,6 +58,30 @@ demo: wasm cli venv
 
 demo-up: wasm cli venv
 	$(PY) demo/demo.py --up
+
+# Fuzzing needs cargo-fuzz (libFuzzer). The toolchain here is stable, so nightly-only flags are unlocked
+# with RUSTC_BOOTSTRAP=1 for these builds only.
+FUZZ_TARGETS := config pointer cosine rouge exact record
+FUZZ := RUSTC_BOOTSTRAP=1 cargo fuzz
+
+fuzz-tool:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+# A short run of every target (CI).
+fuzz-smoke: fuzz-tool
+	$(FUZZ) build -O
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $$t (20 s)"; \
+	  $(FUZZ) run -O $$t -- -max_total_time=20 -rss_limit_mb=2048 2>&1 | grep -E "^Done|ERROR|panicked" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
+# The real thing: FUZZ_SECONDS per target (default 600).
+FUZZ_SECONDS ?= 600
+fuzz: fuzz-tool
+	@for t in $(FUZZ_TARGETS); do \
+	  $(FUZZ) run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -print_final_stats=1 || exit 1; \
+	done
 
 clean:
 	cargo clean
