@@ -234,7 +234,7 @@ impl Comparator {
         };
         let side = if record.cluster == self.cfg.primary_cluster {
             Side::Primary
-        } else if let Some(i) = self.cfg.shadow_clusters.iter().position(|s| s.name == record.cluster) {
+        } else if let Some(i) = self.cfg.shadow_clusters.iter().position(|s| s.cluster == record.cluster) {
             Side::Shadow(i)
         } else {
             m.add(self.global.unknown_cluster, 1);
@@ -744,6 +744,23 @@ mod tests {
         assert_eq!(samples[0]["request_id"], "r1");
         assert_eq!(samples[0]["primary_body"], r#"{"label":"cat","secret":"[REDACTED]"}"#);
         assert_eq!(m.value(stats::SAMPLES_RATE_LIMITED), 2);
+    }
+
+    #[test]
+    fn records_are_matched_by_cluster_and_counted_under_the_label() {
+        let mut m = MemoryMetrics::default();
+        let cfg = CompareConfig::parse(
+            br#"{"primary_cluster": "outbound|80||v1.svc", "shadow_clusters": [{"name": "v2", "cluster": "outbound|80||v2.svc"}],
+                 "rules": [{"name": "cls", "kind": "exact", "pointer": "/label"}]}"#,
+        )
+        .unwrap();
+        let mut c = Comparator::new(cfg, &mut m).unwrap();
+        c.on_item(&rec("r", "outbound|80||v2.svc", 0, Outcome::Started, ""), 0, &mut m);
+        c.on_item(&rec("r", "outbound|80||v1.svc", 200, Outcome::Complete, r#"{"label": "a"}"#), 0, &mut m);
+        c.on_item(&rec("r", "outbound|80||v2.svc", 200, Outcome::Complete, r#"{"label": "a"}"#), 0, &mut m);
+        run_all(&mut c, &mut m);
+        assert_eq!(stat(&m, "v2", "pairs"), 1);
+        assert_eq!(m.value(stats::UNKNOWN_CLUSTER), 0);
     }
 
     #[test]

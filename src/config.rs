@@ -199,6 +199,7 @@ enum RawShadow {
 #[serde(deny_unknown_fields)]
 struct RawShadowFull {
     name: String,
+    cluster: Option<String>,
     #[serde(default)]
     baseline: bool,
 }
@@ -270,7 +271,11 @@ pub struct SamplesConfig {
 /// A shadow cluster the compare service scores against production.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShadowCluster {
+    /// The `shadow` label in stat names: a closed alphabet.
     pub name: String,
+    /// The Envoy cluster name records carry (`xds.cluster_name`). Usually the same as `name`; platforms
+    /// generate names such as `outbound|8000||shadow.models.svc.cluster.local` that cannot be labels.
+    pub cluster: String,
     /// A second copy of production: its divergence is the noise floor for the candidates.
     pub baseline: bool,
 }
@@ -322,7 +327,8 @@ impl CompareConfig {
         let raw: RawCompare = parse_json(json)?;
         let primary_cluster =
             raw.primary_cluster.ok_or_else(|| ConfigError::new("primary_cluster", "required"))?;
-        check_name("primary_cluster", &primary_cluster)?;
+        // Matched against Envoy's cluster name, never put into a stat name: any cluster name goes.
+        check_cluster("primary_cluster", &primary_cluster)?;
 
         let raw_shadows = raw.shadow_clusters.ok_or_else(|| ConfigError::new("shadow_clusters", "required"))?;
         if raw_shadows.is_empty() {
@@ -330,18 +336,28 @@ impl CompareConfig {
         }
         let mut shadow_clusters: Vec<ShadowCluster> = Vec::with_capacity(raw_shadows.len());
         for (i, s) in raw_shadows.into_iter().enumerate() {
-            let (name, baseline, field) = match s {
-                RawShadow::Name(n) => (n, false, format!("shadow_clusters[{i}]")),
-                RawShadow::Full(f) => (f.name, f.baseline, format!("shadow_clusters[{i}].name")),
+            let (name, cluster, baseline, field, cluster_field) = match s {
+                RawShadow::Name(n) => {
+                    let f = format!("shadow_clusters[{i}]");
+                    (n.clone(), n, false, f.clone(), f)
+                }
+                RawShadow::Full(f) => {
+                    let cluster_field = format!("shadow_clusters[{i}].{}", if f.cluster.is_some() { "cluster" } else { "name" });
+                    (f.name.clone(), f.cluster.unwrap_or(f.name), f.baseline, format!("shadow_clusters[{i}].name"), cluster_field)
+                }
             };
             check_name(&field, &name)?;
-            if name == primary_cluster {
-                return Err(ConfigError::new(field, "must differ from primary_cluster"));
+            check_cluster(&cluster_field, &cluster)?;
+            if cluster == primary_cluster {
+                return Err(ConfigError::new(cluster_field, "must differ from primary_cluster"));
             }
             if shadow_clusters.iter().any(|s| s.name == name) {
                 return Err(ConfigError::new(field, format!("'{name}' is listed twice")));
             }
-            shadow_clusters.push(ShadowCluster { name, baseline });
+            if shadow_clusters.iter().any(|s| s.cluster == cluster) {
+                return Err(ConfigError::new(cluster_field, format!("cluster '{cluster}' is listed twice")));
+            }
+            shadow_clusters.push(ShadowCluster { name, cluster, baseline });
         }
         if shadow_clusters.iter().all(|s| s.baseline) {
             return Err(ConfigError::new("shadow_clusters", "at least one cluster must not be a baseline"));
@@ -501,6 +517,14 @@ fn compile_rule(i: usize, r: RawRule) -> Result<Rule, ConfigError> {
     Ok(Rule { name, path_prefix, scorer: Scorer { kind, pointer, tokenizer }, threshold })
 }
 
+/// An Envoy cluster name: non-empty and of sane length (Envoy allows almost any characters).
+fn check_cluster(field: &str, cluster: &str) -> Result<(), ConfigError> {
+    if cluster.is_empty() || cluster.len() > 1024 {
+        return Err(ConfigError::new(field, "must be 1 to 1024 characters"));
+    }
+    Ok(())
+}
+
 /// Names go into stat names: a closed alphabet keeps `stats_tags` regexes and Prometheus labels sound.
 fn check_name(field: &str, name: &str) -> Result<(), ConfigError> {
     if name.is_empty() || name.len() > 64 {
@@ -537,7 +561,10 @@ mod tests {
     fn compare_defaults() {
         let c = CompareConfig::parse(GOOD.as_bytes()).unwrap();
         assert_eq!(c.primary_cluster, "production_model");
-        assert_eq!(c.shadow_clusters, vec![ShadowCluster { name: "shadow_model".into(), baseline: false }]);
+        assert_eq!(
+            c.shadow_clusters,
+            vec![ShadowCluster { name: "shadow_model".into(), cluster: "shadow_model".into(), baseline: false }]
+        );
         assert_eq!(c.pair_timeout_ms, 10_000);
         assert_eq!(c.max_pending, 10_000);
         assert_eq!(c.max_backlog, 1_000);
@@ -569,11 +596,22 @@ mod tests {
 
     /// Every field's error names the field (table-driven).
     #[test]
+    fn platform_cluster_names_are_matched_but_never_labels() {
+        let c = CompareConfig::parse(
+            br#"{"primary_cluster": "outbound|8000||model-v1.ml.svc.cluster.local",
+                 "shadow_clusters": [{"name": "v2", "cluster": "outbound|8000||model-v2.ml.svc.cluster.local"}],
+                 "rules": [{"name": "any", "kind": "exact"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.shadow_clusters[0].name, "v2");
+        assert_eq!(c.shadow_clusters[0].cluster, "outbound|8000||model-v2.ml.svc.cluster.local");
+    }
+
+    #[test]
     fn compare_errors_name_the_field() {
         let cases: &[(&str, &str)] = &[
             ("{}", "primary_cluster: required"),
-            (r#"{"primary_cluster": "a.b"}"#, "primary_cluster: 'a.b' may only use A-Z a-z 0-9 _ -"),
-            (r#"{"primary_cluster": ""}"#, "primary_cluster: must be 1 to 64 characters"),
+            (r#"{"primary_cluster": ""}"#, "primary_cluster: must be 1 to 1024 characters"),
             (r#"{"primary_cluster": "p"}"#, "shadow_clusters: required"),
             (r#"{"primary_cluster": "p", "shadow_clusters": []}"#, "shadow_clusters: must name at least one cluster"),
             (r#"{"primary_cluster": "p", "shadow_clusters": ["s", "x y"]}"#,
@@ -582,6 +620,12 @@ mod tests {
             (r#"{"primary_cluster": "p", "shadow_clusters": ["s", "s"]}"#, "shadow_clusters[1]: 's' is listed twice"),
             (r#"{"primary_cluster": "p", "shadow_clusters": [{"name": "s", "baseline": true}]}"#,
              "shadow_clusters: at least one cluster must not be a baseline"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": [{"name": "s", "cluster": "p"}]}"#,
+             "shadow_clusters[0].cluster: must differ from primary_cluster"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": [{"name": "a", "cluster": "c"}, {"name": "b", "cluster": "c"}]}"#,
+             "shadow_clusters[1].cluster: cluster 'c' is listed twice"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": [{"name": "s", "cluster": ""}]}"#,
+             "shadow_clusters[0].cluster: must be 1 to 1024 characters"),
             (r#"{"primary_cluster": "p", "shadow_clusters": [{"name": "s!"}]}"#,
              "shadow_clusters[0].name: 's!' may only use A-Z a-z 0-9 _ -"),
             (r#"{"primary_cluster": "p", "shadow_clusters": ["s"]}"#, "rules: required"),

@@ -32,6 +32,8 @@ SEEN_LOCK = threading.Lock()
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body are written separately: without this, Nagle's algorithm adds ~40 ms per answer.
+    disable_nagle_algorithm = True
     role = "primary"
 
     def log_message(self, *args):
