@@ -15,8 +15,9 @@ pub const DEFAULT_COMPARE_VM_ID: &str = "shadow_compare";
 /// The default name of the shared queue between captures and the compare service.
 pub const DEFAULT_QUEUE: &str = "shadow_compare.records";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
-/// Bodies above this cannot be configured: records must stay far below the codec's u32 lengths.
-pub const MAX_MAX_BODY_BYTES: usize = 64 << 20;
+/// Bodies above this cannot be configured: exact match builds a tree of the selected value (up to ~30x the
+/// body for arrays of tiny numbers) on the main thread, and records must stay far below the codec's u32 lengths.
+pub const MAX_MAX_BODY_BYTES: usize = 16 << 20;
 pub const DEFAULT_PAIR_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
 pub const DEFAULT_MAX_BACKLOG: usize = 1_000;
@@ -106,7 +107,7 @@ impl CaptureConfig {
     /// assert_eq!(c.max_body_bytes, 1 << 20);
     /// assert_eq!(c.strip_headers, ["authorization", "cookie", "proxy-authorization"]);
     /// let err = CaptureConfig::parse(br#"{"role": "shadow", "max_body_bytes": 0}"#).unwrap_err();
-    /// assert_eq!(err.to_string(), "max_body_bytes: must be between 1 and 67108864");
+    /// assert_eq!(err.to_string(), "max_body_bytes: must be between 1 and 16777216");
     /// ```
     pub fn parse(json: &[u8]) -> Result<CaptureConfig, ConfigError> {
         let raw: RawCapture = parse_json(json)?;
@@ -669,7 +670,7 @@ mod tests {
         assert_eq!(with(r#""samples": {"cluster": "sink", "path": "x"}"#), "samples.path: must start with '/'");
         assert_eq!(with(r#""samples": {"cluster": "sink", "max_per_second": 0}"#), "samples.max_per_second: must be between 1 and 10000");
         assert_eq!(with(r#""samples": {"cluster": "sink", "agree_fraction": 2}"#), "samples.agree_fraction: 2 is outside [0, 1]");
-        assert_eq!(with(r#""samples": {"cluster": "sink", "max_body_bytes": 0}"#), "samples.max_body_bytes: must be between 1 and 67108864");
+        assert_eq!(with(r#""samples": {"cluster": "sink", "max_body_bytes": 0}"#), "samples.max_body_bytes: must be between 1 and 16777216");
         assert_eq!(with(r#""samples": {"cluster": "sink", "redact": ["/a", "b"]}"#), "samples.redact[1]: must be empty or start with '/'");
         assert_eq!(with(r#""samples": {"cluster": "sink", "redact": [""]}"#), "samples.redact[0]: must not be empty (that is the whole body)");
         assert_eq!(with(r#""samples": {"cluster": "sink", "timeout_ms": 0}"#), "samples.timeout_ms: must be between 1 and 60000");
@@ -688,8 +689,8 @@ mod tests {
     fn capture_errors_name_the_field() {
         let cases: &[(&str, &str)] = &[
             ("{}", "role: required: \"primary\" or \"shadow\""),
-            (r#"{"role": "primary", "max_body_bytes": 0}"#, "max_body_bytes: must be between 1 and 67108864"),
-            (r#"{"role": "primary", "max_request_body_bytes": 100000000}"#, "max_request_body_bytes: must be at most 67108864"),
+            (r#"{"role": "primary", "max_body_bytes": 0}"#, "max_body_bytes: must be between 1 and 16777216"),
+            (r#"{"role": "primary", "max_request_body_bytes": 100000000}"#, "max_request_body_bytes: must be at most 16777216"),
             (r#"{"role": "shadow", "strip_headers": ["x-ok", "bad header"]}"#,
              "strip_headers[1]: 'bad header' is not an HTTP header name"),
             (r#"{"role": "shadow", "allowed_methods": ["GET", "P0ST"]}"#, "allowed_methods[1]: 'P0ST' is not an HTTP method"),
