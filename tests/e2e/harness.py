@@ -5,9 +5,11 @@ The fixtures that use it, and the report hook, are in conftest.py.
 Each test environment (`Env`) starts its own model servers and one Envoy from a SHIPPED config file
 (envoy/envoy.yaml, envoy/envoy-two-shadows.yaml). The config is copied to a temporary file with only three
 kinds of change: ports (Envoy's listener and admin bind port 0, so the kernel picks ports no other process
-holds; each model server gets a port found free by binding port 0), the wasm path (made absolute), and a
-short `stats_flush_interval` so histograms show up quickly. Readiness is polled with a deadline, never
-slept for. Only processes started here are stopped, by their PID.
+holds; each model server and the sample sink get a port found free by binding port 0), the wasm path (made
+absolute), and a short `stats_flush_interval` so histograms show up quickly. A test that needs a variant
+(shorter timeouts, the fault-injection build) says so through `Env.start(derive=..., wasm=...)`, so every
+difference from the shipped file is written in the test. Readiness is polled with a deadline, never slept
+for. Only processes started here are stopped, by their PID.
 
 Environments are shared per module: each test uses its own paths and asserts deltas, and `Env.settle()`
 waits until the compare service has nothing pending, so one test's pairs never land in the next one's.
@@ -33,6 +35,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 ENVOY = Path(os.environ.get("SHADOW_COMPARE_ENVOY", REPO / ".venv" / "bin" / "envoy"))
 WASM = REPO / "target" / "wasm32-wasip1" / "release" / "shadow_compare.wasm"
+# The same filter with test-only fault switches (`make wasm-fault`, src/wasm/fault.rs): never deployed.
+FAULT_WASM = REPO / "target" / "fault" / "wasm32-wasip1" / "release" / "shadow_compare.wasm"
 CLI = REPO / "target" / "release" / "shadow-compare"
 MODEL_SERVER = Path(__file__).resolve().with_name("model_server.py")
 ENVOY_YAML = REPO / "envoy" / "envoy.yaml"
@@ -40,6 +44,8 @@ TWO_SHADOWS_YAML = REPO / "envoy" / "envoy-two-shadows.yaml"
 
 # The ports the shipped configs use, by what they are.
 LISTENER_PORT, ADMIN_PORT = 8080, 9901
+# The `sample_sink` cluster: `shadow-compare collect` listens here in a deployment.
+SINK_PORT = 9902
 MODEL_PORTS = {"primary": 8001, "shadow": 8002, "shadow2": 8003}
 
 PRIMARY = "production_model"
@@ -133,9 +139,11 @@ def poll(what: str, check, timeout: float, interval: float = 0.05):
 # ---------------------------------------------------------------------------------------------- configs
 
 
-def render_config(src: Path, ports: dict[int, int], flush_interval: str | None = TEST_FLUSH_INTERVAL) -> dict:
-    """The shipped config `src` with its ports mapped through `ports`, the wasm path made absolute and,
-    if given, a test-only stats flush interval. Any other change is the caller's, on the returned dict."""
+def render_config(src: Path, ports: dict[int, int], flush_interval: str | None = TEST_FLUSH_INTERVAL,
+                  wasm: Path | None = None) -> dict:
+    """The shipped config `src` with its ports mapped through `ports`, the wasm path made absolute (or
+    replaced by `wasm`) and, if given, a test-only stats flush interval. Any other change is the caller's,
+    on the returned dict."""
     cfg = yaml.safe_load(src.read_text())
 
     def walk(node):
@@ -146,7 +154,7 @@ def render_config(src: Path, ports: dict[int, int], flush_interval: str | None =
                         raise ValueError(f"{src.name}: port {value} has no test port")
                     node[key] = ports[value]
                 elif key == "filename" and isinstance(value, str) and value.endswith(".wasm"):
-                    path = Path(value) if Path(value).is_absolute() else REPO / value
+                    path = wasm or (Path(value) if Path(value).is_absolute() else REPO / value)
                     node[key] = str(path.resolve())
                 else:
                     walk(value)
@@ -186,9 +194,26 @@ def compare_config(cfg: dict) -> dict:
     raise KeyError("no envoy.bootstrap.wasm extension")
 
 
-def require_wasm():
-    if not WASM.is_file():
-        pytest.fail(f"{WASM.relative_to(REPO)} is missing: build it with `make wasm`", pytrace=False)
+def set_compare_config(cfg: dict, **changes) -> dict:
+    """Changes top-level fields of the compare service's configuration in `cfg`; returns the new value."""
+    for ext in cfg.get("bootstrap_extensions", []):
+        if ext["name"] == "envoy.bootstrap.wasm":
+            value = ext["typed_config"]["config"]["configuration"]
+            plugin = json.loads(value["value"]) | changes
+            value["value"] = json.dumps(plugin)
+            return plugin
+    raise KeyError("no envoy.bootstrap.wasm extension")
+
+
+def main_route(cfg: dict) -> dict:
+    """The `route` action of the first route of the first listener (the one the shipped configs mirror on)."""
+    hcm = cfg["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    return hcm["route_config"]["virtual_hosts"][0]["routes"][0]["route"]
+
+
+def require_wasm(wasm: Path = WASM, make_target: str = "wasm"):
+    if not wasm.is_file():
+        pytest.fail(f"{wasm.relative_to(REPO)} is missing: build it with `make {make_target}`", pytrace=False)
     if not ENVOY.exists():
         pytest.fail(f"{ENVOY} is missing: install it with `make venv`", pytrace=False)
 
@@ -258,6 +283,80 @@ class ModelServer:
             stop_process(self.proc)
 
 
+class Collector:
+    """`shadow-compare collect`, the sample sink, on a free loopback port, storing into `db`."""
+
+    def __init__(self, workdir: Path, name: str = "collect"):
+        self.db = workdir / f"{name}.db"
+        self.log = workdir / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        if not CLI.is_file():
+            pytest.fail(f"{CLI.relative_to(REPO)} is missing: build it with `make cli`", pytrace=False)
+        for _ in range(3):
+            self.port = free_port()
+            with self.log.open("ab") as out:
+                self.proc = subprocess.Popen(
+                    [str(CLI), "collect", "--listen", f"127.0.0.1:{self.port}", "--db", str(self.db)],
+                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                )
+            try:
+                poll(f"collect on :{self.port}", self._healthy, timeout=15)
+                return
+            except AssertionError:
+                stop_process(self.proc)
+        raise RuntimeError(f"collect did not start; see {self.log}:\n{tail(self.log, 40)}")
+
+    def _healthy(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"exited with {self.proc.returncode}")
+        return True if http_request(self.port, "GET", "/healthz", timeout=2).status == 200 else None
+
+    def stop(self):
+        if self.proc:
+            stop_process(self.proc)
+
+
+class Blackhole:
+    """A loopback port that is listened on but never answers a SYN: a shadow whose connect times out.
+
+    A listening socket with backlog 0 that never calls accept(): Linux queues one completed connection
+    (backlog + 1), which the first filler takes; once the accept queue is full, further SYNs are dropped
+    (`ListenOverflows`), so a connecting client sees nothing until its own connect timeout. `verify()`
+    checks that the kernel really behaves so before a test relies on it.
+    """
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        _issued_ports.add(self.port)
+        self.fillers: list[socket.socket] = []
+        for _ in range(2):
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.setblocking(False)
+            c.connect_ex(("127.0.0.1", self.port))
+            self.fillers.append(c)
+
+    def verify(self, timeout: float = 0.3) -> bool:
+        """True when a fresh connect gets no answer within `timeout` (the SYN was dropped)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.settimeout(timeout)
+            try:
+                probe.connect(("127.0.0.1", self.port))
+            except (TimeoutError, socket.timeout):
+                return True
+            return False
+
+    def close(self):
+        """Closes the listener (and fillers): from now on the port refuses connections."""
+        for c in self.fillers:
+            c.close()
+        self.fillers.clear()
+        self.sock.close()
+
+
 class Envoy:
     """One Envoy process from a rendered config; the listener and admin ports are read back from Envoy."""
 
@@ -320,6 +419,11 @@ class Envoy:
         with self.log.open("ab") as out:
             return subprocess.Popen(args, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT)
+
+    @property
+    def pid(self) -> int:
+        """Envoy's own PID (the .venv launcher execs the binary, so it is the one started here)."""
+        return self.proc.pid
 
     def output(self) -> str:
         """Everything Envoy wrote (its log and its stdout)."""
@@ -436,21 +540,36 @@ class Env:
     workdir: Path
     envoy: Envoy | None = None
     servers: dict[str, ModelServer] = field(default_factory=dict)
+    collector: Collector | None = None
+    # The compare service's configuration as this Envoy runs it (after `derive`).
+    compare: dict = field(default_factory=dict)
 
     @classmethod
     def start(cls, name: str, workdir: Path, config: Path, roles: tuple[str, ...],
-              down: tuple[str, ...] = ()) -> "Env":
+              down: tuple[str, ...] = (), ports: dict[str, int] | None = None, collect: bool = False,
+              wasm: Path | None = None, derive=None) -> "Env":
         """Starts a model server per role in `roles` and Envoy from `config`. Roles in `down` get a port
-        with nothing listening (a shadow that is down)."""
+        with nothing listening (a shadow that is down); `ports` maps a role to a port the caller provides
+        (e.g. a `Blackhole`). The sample sink is `shadow-compare collect` if `collect`, else a port with
+        nothing listening (samples are then counted as failed). `wasm` replaces the filter build;
+        `derive(cfg)` may change the rendered config before Envoy starts."""
         env = cls(name, workdir)
         try:
-            ports = {LISTENER_PORT: 0, ADMIN_PORT: 0}
+            port_map = {LISTENER_PORT: 0, ADMIN_PORT: 0}
             for role in roles:
                 env.servers[role] = ModelServer(role, workdir)
-                ports[MODEL_PORTS[role]] = env.servers[role].port
+                port_map[MODEL_PORTS[role]] = env.servers[role].port
             for role in down:
-                ports[MODEL_PORTS[role]] = free_port()
-            cfg = render_config(config, ports)
+                port_map[MODEL_PORTS[role]] = free_port()
+            for role, port in (ports or {}).items():
+                port_map[MODEL_PORTS[role]] = port
+            if collect:
+                env.collector = Collector(workdir)
+            port_map[SINK_PORT] = env.collector.port if env.collector else free_port()
+            cfg = render_config(config, port_map, wasm=wasm)
+            if derive:
+                derive(cfg)
+            env.compare = compare_config(cfg)
             env.envoy = Envoy(cfg, workdir, f"envoy-{name}").start()
         except BaseException:
             env.stop()
@@ -492,6 +611,8 @@ class Env:
             self.envoy.stop()
         for server in self.servers.values():
             server.stop()
+        if self.collector:
+            self.collector.stop()
 
     def logs(self) -> list[tuple[str, Path]]:
         out = []
@@ -499,4 +620,6 @@ class Env:
             out.append((f"Envoy log ({self.name})", self.envoy.log))
         for role, server in self.servers.items():
             out.append((f"model server {role} ({self.name})", server.log))
+        if self.collector:
+            out.append((f"collect ({self.name})", self.collector.log))
         return out
