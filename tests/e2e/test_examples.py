@@ -130,7 +130,7 @@ def mounts(service: dict) -> dict[str, dict]:
 def test_compose_services_image_and_mounts():
     c = compose()
     services = c["services"]
-    assert set(services) == {"envoy", "production", "shadow"}
+    assert set(services) == {"envoy", "production", "shadow", "collector"}
     envoy = services["envoy"]
     # The official image, pinned to the Envoy the filter is tested with (tags are vMAJOR.MINOR.PATCH).
     assert envoy["image"] == "envoyproxy/envoy:v1.40.0"
@@ -157,6 +157,28 @@ def test_compose_services_image_and_mounts():
         assert s["command"][:2] == ["python", "/demo/models.py"]
         assert "healthcheck" in s
         assert envoy["depends_on"][role] == {"condition": "service_healthy"}
+
+
+def test_compose_collector_is_optional_and_listens_where_sample_sink_points():
+    """Divergence samples go to a `collector` service that only runs with `--profile samples` (Envoy must
+    start without it), runs the CLI `make cli` builds, and listens where envoy.yaml's sample_sink points."""
+    c, e = compose(), compose_envoy_yaml()
+    collector = c["services"]["collector"]
+    assert collector["profiles"] == ["samples"]
+    assert "collector" not in c["services"]["envoy"].get("depends_on", {}), "Envoy must not need the collector"
+    assert "ports" not in collector, "only Envoy sends samples: nothing to publish"
+    binary = mounts(collector)[collector["command"][0]]
+    assert binary["read_only"] is True and (COMPOSE_DIR / binary["source"]).resolve() == CLI
+    assert collector["command"][1] == "collect"
+    args = dict(zip(collector["command"][2::2], collector["command"][3::2]))
+    db = Path(args["--db"])
+    assert mounts(collector)[str(db.parent)]["type"] == "volume", "the samples database outlives the container"
+
+    compare = next(conf for r, conf in plugin_configs(e) if r == "compare")
+    sink = next(cl for cl in e["static_resources"]["clusters"] if cl["name"] == compare["samples"]["cluster"])
+    sock = sink["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+    assert sink["type"] == "STRICT_DNS" and sock["address"] == "collector"
+    assert args["--listen"] == f"0.0.0.0:{sock['port_value']}"
 
 
 def test_compose_ports_match_envoy_yaml():
