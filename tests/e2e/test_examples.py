@@ -3,7 +3,8 @@
 None of these platforms runs here, so what can be checked is checked: every YAML parses; every plugin
 configuration in them is the shipped one (same rules as envoy/envoy.yaml) and passes `shadow-compare
 check-config`; the compose file mounts and publishes what envoy.yaml expects; the Kubernetes patches put the
-capture filter before the upstream codec; every Envoy fragment (bootstrap overrides, cluster patches) loads in
+capture filter before the upstream codec, and the compare service names the clusters as Istio and Envoy Gateway
+name them; every Envoy fragment (bootstrap overrides, cluster patches) loads in
 the pinned Envoy with `--mode validate`; and every PromQL expression of the dashboard names only metrics and
 labels of the stats contract (src/stats.rs, envoy/envoy.yaml's stats_tags), which a live Envoy is then shown
 to export.
@@ -72,6 +73,18 @@ def plugin_configs(doc) -> list[tuple[str, dict]]:
 def check_config(root_id: str, config: dict) -> subprocess.CompletedProcess:
     return subprocess.run([str(CLI), "check-config", "--root-id", root_id], input=json.dumps(config).encode(),
                           capture_output=True)
+
+
+def shadow_entries(compare: dict) -> list[tuple[str, str]]:
+    """(label, Envoy cluster) of each `shadow_clusters` entry: a string is both; an object's `cluster`
+    defaults to its `name` (src/config.rs, ShadowCluster)."""
+    return [(s, s) if isinstance(s, str) else (s["name"], s.get("cluster", s["name"]))
+            for s in compare["shadow_clusters"]]
+
+
+def compare_clusters(compare: dict) -> list[str]:
+    """The Envoy cluster names a compare config matches records by: the primary's, then each shadow's."""
+    return [compare["primary_cluster"], *(cluster for _, cluster in shadow_entries(compare))]
 
 
 # ---------------------------------------------------------------------------------------------- all examples
@@ -433,6 +446,25 @@ def by_kind(path: Path) -> dict[str, list[dict]]:
     return out
 
 
+def istio_cluster(host: str, port: int, subset: str = "") -> str:
+    """Istio's name for a sidecar's outbound cluster: outbound|<port>|<subset>|<host> (BuildSubsetKey in
+    istio/istio pilot/pkg/model/service.go; route destinations and mirrors are named by it)."""
+    return f"outbound|{port}|{subset}|{host}"
+
+
+def istio_route_clusters() -> tuple[str, str]:
+    """The clusters Istio gives the VirtualService's destination (production) and mirror (shadow)."""
+    vs = by_kind(ISTIO / "virtualservice.yaml")["VirtualService"][0]["spec"]["http"][0]
+    dest, mirror = vs["route"][0]["destination"], vs["mirror"]
+    return (istio_cluster(dest["host"], dest["port"]["number"], dest.get("subset", "")),
+            istio_cluster(mirror["host"], mirror["port"]["number"], mirror.get("subset", "")))
+
+
+def istio_compare() -> dict:
+    override = yaml.safe_load((ISTIO / "bootstrap-override.yaml").read_text())
+    return json.loads(override["bootstrap_extensions"][0]["typed_config"]["config"]["configuration"]["value"])
+
+
 def test_istio_envoyfilter_patches_the_route_and_mirror_clusters_of_the_selected_client():
     vs = by_kind(ISTIO / "virtualservice.yaml")["VirtualService"][0]["spec"]["http"][0]
     primary_host = vs["route"][0]["destination"]["host"]
@@ -450,8 +482,11 @@ def test_istio_envoyfilter_patches_the_route_and_mirror_clusters_of_the_selected
         assert patch["match"]["cluster"]["portNumber"] == vs["route"][0]["destination"]["port"]["number"]
         options = patch["patch"]["value"]["typed_extension_protocol_options"]
         check_upstream_filters(options, role, f"EnvoyFilter patch for {host}")
-        roles[role] = host
+        roles[role] = istio_cluster(host, patch["match"]["cluster"]["portNumber"],
+                                    patch["match"]["cluster"].get("subset", ""))
     assert set(roles) == {"primary", "shadow"}
+    # The clusters patched are the ones the compare service matches records by.
+    assert compare_clusters(istio_compare()) == [roles["primary"], roles["shadow"]]
 
     # The sidecar mounts the .wasm where every config looks for it, and the bootstrap override by name.
     notes = client["metadata"]["annotations"]
@@ -466,17 +501,19 @@ def test_istio_envoyfilter_patches_the_route_and_mirror_clusters_of_the_selected
 
 def test_istio_fragments_load_in_the_pinned_envoy(tmp_path):
     """The bootstrap override and both cluster patches, grafted onto a bootstrap the way Istio would
-    (clusters named as the compare config expects), pass `envoy --mode validate` with the real .wasm."""
+    (clusters named as Istio names the ones each patch matches), pass `envoy --mode validate` with the real
+    .wasm."""
     require_wasm()
     override = yaml.safe_load((ISTIO / "bootstrap-override.yaml").read_text())
     ef = by_kind(ISTIO / "envoyfilter-capture.yaml")["EnvoyFilter"][0]["spec"]
     cfg = minimal_bootstrap()
     cfg.update(override)
-    compare = json.loads(override["bootstrap_extensions"][0]["typed_config"]["config"]["configuration"]["value"])
-    names = iter([compare["primary_cluster"], *compare["shadow_clusters"]])
     for patch in ef["configPatches"]:
+        match = patch["match"]["cluster"]
+        name = istio_cluster(match["service"], match["portNumber"], match.get("subset", ""))
         cfg["static_resources"]["clusters"].append(
-            static_cluster(next(names), patch["patch"]["value"]["typed_extension_protocol_options"]))
+            static_cluster(name, patch["patch"]["value"]["typed_extension_protocol_options"]))
+    assert sorted(c["name"] for c in cfg["static_resources"]["clusters"]) == sorted(compare_clusters(istio_compare()))
     code, out = envoy_validate(local_wasm(cfg), tmp_path, "istio")
     assert code == 0, out
 
@@ -484,6 +521,33 @@ def test_istio_fragments_load_in_the_pinned_envoy(tmp_path):
 # ---------------------------------------------------------------------------------------------- Envoy Gateway
 
 EG = EXAMPLES / "envoy-gateway"
+
+
+def eg_route_clusters() -> tuple[str, str]:
+    """The clusters Envoy Gateway generates for the HTTPRoute's rule 0 (production) and its RequestMirror
+    filter (shadow): `<kind>/<namespace>/<name>/rule/<rule index>` (irRouteDestinationName) and that plus
+    `-mirror-<index of the filter in the rule's filters>` (processRequestMirrorFilter)."""
+    route = by_kind(EG / "gateway.yaml")["HTTPRoute"][0]
+    base = f"{route['kind'].lower()}/{route['metadata']['namespace']}/{route['metadata']['name']}/rule/0"
+    filters = route["spec"]["rules"][0]["filters"]
+    mirrors = [i for i, f in enumerate(filters) if f["type"] == "RequestMirror"]
+    assert len(mirrors) == 1, "one mirror: the example's one shadow"
+    return base, f"{base}-mirror-{mirrors[0]}"
+
+
+def eg_bootstrap() -> dict:
+    """Envoy Gateway's EnvoyProxy bootstrap JSON patches applied to a minimal bootstrap."""
+    proxy = by_kind(EG / "envoyproxy.yaml")["EnvoyProxy"][0]["spec"]["bootstrap"]
+    assert proxy["type"] == "JSONPatch"
+    cfg = minimal_bootstrap()
+    for op in proxy["jsonPatches"]:
+        assert op["op"] == "add"
+        json_patch_add(cfg, op["path"], op["value"])
+    return cfg
+
+
+def eg_compare() -> dict:
+    return json.loads(eg_bootstrap()["bootstrap_extensions"][0]["typed_config"]["config"]["configuration"]["value"])
 
 
 def json_patch_add(doc: dict, path: str, value) -> dict:
@@ -514,16 +578,18 @@ def test_envoy_gateway_resources_fit_together():
     assert rule["backendRefs"][0]["name"] == "production-model"
     mirror = [f for f in rule["filters"] if f["type"] == "RequestMirror"]
     assert mirror and mirror[0]["requestMirror"]["backendRef"]["name"] == "shadow-model"
-    # Envoy Gateway's cluster names for rule 0 and its first mirror.
-    base = f"httproute/{route['metadata']['namespace']}/{route['metadata']['name']}/rule/0"
+    # Envoy Gateway's cluster names for rule 0 and its mirror filter.
+    primary, shadow = eg_route_clusters()
     patched = {}
     for p in policy["spec"]["jsonPatches"]:
         assert p["type"] == "type.googleapis.com/envoy.config.cluster.v3.Cluster"
         assert p["operation"]["op"] == "add" and p["operation"]["path"] == "/typed_extension_protocol_options"
-        role = {base: "primary", f"{base}-mirror-0": "shadow"}[p["name"]]
+        role = {primary: "primary", shadow: "shadow"}[p["name"]]
         check_upstream_filters(p["operation"]["value"], role, p["name"])
         patched[role] = p["name"]
     assert set(patched) == {"primary", "shadow"}
+    # The clusters patched are the ones the compare service matches records by.
+    assert compare_clusters(eg_compare()) == [patched["primary"], patched["shadow"]]
 
     k8s = proxy["spec"]["provider"]["kubernetes"]["envoyDeployment"]
     mount = k8s["container"]["volumeMounts"][0]
@@ -535,39 +601,40 @@ def test_envoy_gateway_resources_fit_together():
 
 def test_envoy_gateway_fragments_load_in_the_pinned_envoy(tmp_path):
     """The EnvoyProxy bootstrap patches and the EnvoyPatchPolicy cluster patches, applied to a bootstrap
-    (clusters named as the compare config expects), pass `envoy --mode validate` with the real .wasm."""
+    (each patched cluster under the name the patch targets), pass `envoy --mode validate` with the real .wasm."""
     require_wasm()
-    proxy = by_kind(EG / "envoyproxy.yaml")["EnvoyProxy"][0]["spec"]["bootstrap"]
-    assert proxy["type"] == "JSONPatch"
-    cfg = minimal_bootstrap()
-    for op in proxy["jsonPatches"]:
-        assert op["op"] == "add"
-        json_patch_add(cfg, op["path"], op["value"])
-    compare = json.loads(cfg["bootstrap_extensions"][0]["typed_config"]["config"]["configuration"]["value"])
-    names = iter([compare["primary_cluster"], *compare["shadow_clusters"]])
+    cfg = eg_bootstrap()
     for p in by_kind(EG / "envoypatchpolicy.yaml")["EnvoyPatchPolicy"][0]["spec"]["jsonPatches"]:
-        cluster = static_cluster(next(names), {})
+        cluster = static_cluster(p["name"], {})
         json_patch_add(cluster, p["operation"]["path"], p["operation"]["value"])
         cfg["static_resources"]["clusters"].append(cluster)
+    assert sorted(c["name"] for c in cfg["static_resources"]["clusters"]) == sorted(compare_clusters(eg_compare()))
     code, out = envoy_validate(local_wasm(cfg), tmp_path, "envoy-gateway")
     assert code == 0, out
 
 
-# ---------------------------------------------------------------------------------------------- known gap
+# ---------------------------------------------------------------------------------------------- platform names
 
 
-@pytest.mark.xfail(strict=True, reason="the compare service cannot name Istio's or Envoy Gateway's clusters yet: "
-                                       "see 'Status' in examples/istio/README.md")
-def test_compare_config_accepts_platform_cluster_names():
-    """Istio and Envoy Gateway name clusters `outbound|8000||host` and `httproute/ns/name/rule/0`; the compare
-    service matches records by cluster name, and its names may only use A-Z a-z 0-9 _ -. When this passes,
-    put the real names into the Istio and Envoy Gateway examples and drop the xfail."""
+LABEL = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@pytest.mark.parametrize("platform", ["istio", "envoy-gateway"])
+def test_compare_config_accepts_platform_cluster_names(platform):
+    """The Istio and Envoy Gateway compare configs name the clusters as those platforms generate them
+    (`outbound|8000||host`, `httproute/ns/name/rule/0` and `…-mirror-0`, derived here from the VirtualService
+    and the HTTPRoute), keep the label `shadow_model` of the other examples, and pass `shadow-compare
+    check-config`. The platform names are no valid labels: the shadow needs the `{"name", "cluster"}` form."""
     if not CLI.exists():
         pytest.fail(f"{CLI.relative_to(REPO)} is missing: build it with `make cli`", pytrace=False)
-    rules = compare_config(shipped())["rules"]
-    for primary, shadow in [("outbound|8000||production-model.models.svc.cluster.local",
-                             "outbound|8000||shadow-model.models.svc.cluster.local"),
-                            ("httproute/models/models/rule/0", "httproute/models/models/rule/0-mirror-0")]:
-        config = {"primary_cluster": primary, "shadow_clusters": [shadow], "rules": rules}
-        r = check_config("compare", config)
-        assert r.returncode == 0, r.stderr.decode().strip()
+    compare, (primary, shadow) = {"istio": (istio_compare(), istio_route_clusters()),
+                                  "envoy-gateway": (eg_compare(), eg_route_clusters())}[platform]
+    assert compare["primary_cluster"] == primary
+    assert shadow_entries(compare) == [("shadow_model", shadow)]
+    assert not LABEL.fullmatch(primary) and not LABEL.fullmatch(shadow), "these are no demo names"
+    assert compare["rules"] == compare_config(shipped())["rules"]
+    r = check_config("compare", compare)
+    assert r.returncode == 0, r.stderr.decode().strip()
+    # As a bare string the platform name would be the label, and labels are [A-Za-z0-9_-]: refused.
+    r = check_config("compare", {**compare, "shadow_clusters": [shadow]})
+    assert r.returncode == 1 and b"may only use A-Z a-z 0-9 _ -" in r.stderr, r.stderr.decode()
