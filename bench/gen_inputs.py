@@ -307,11 +307,11 @@ def upstream_bodies(rng):
     }
 
 
-def main():
+def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=os.path.join(here, "generated"))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     os.makedirs(os.path.join(args.out, "upstream"), exist_ok=True)
     rng = random.Random(SEED)
     with open(os.path.join(args.out, "scoring.json"), "w") as f:

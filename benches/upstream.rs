@@ -4,7 +4,8 @@
 //!
 //! HTTP/1.1 with keep-alive, one thread per connection (std only). `POST|GET /<name>...` answers 200 with
 //! the bytes of `<dir>/<role>_<name>.json` read at startup (`embed`, `generate`, `classify`); `/healthz`
-//! answers `ok`; anything else 404. Request bodies (content-length or chunked) are read and discarded.
+//! answers `ok`; anything else 404. `--role sink` needs no files and answers 200 `{}` to everything. Request
+//! bodies (content-length or chunked) are read and discarded.
 //! Runs until killed.
 
 use std::collections::HashMap;
@@ -97,13 +98,15 @@ fn main() {
             "--dir" => dir = args.next().unwrap_or(dir),
             "--bench" => {}
             other => {
-                eprintln!("usage: upstream [--port P] [--role primary|shadow] [--dir DIR]  (unknown argument '{other}')");
+                eprintln!("usage: upstream [--port P] [--role primary|shadow|sink] [--dir DIR]  (unknown argument '{other}')");
                 std::process::exit(2);
             }
         }
     }
     let mut answers = HashMap::new();
-    for name in PATHS {
+    // A sink (where the compare service posts divergence samples) takes anything and answers 200 `{}`.
+    let sink = role == "sink";
+    for name in PATHS.iter().filter(|_| !sink) {
         let file = format!("{dir}/{role}_{name}.json");
         match std::fs::read(&file) {
             Ok(body) => answers.insert(name.to_string(), response("200 OK", &body)),
@@ -115,7 +118,7 @@ fn main() {
     }
     answers.insert("healthz".to_string(), response("200 OK", b"ok"));
     let answers = Arc::new(answers);
-    let not_found: Arc<[u8]> = response("404 Not Found", b"{}").into();
+    let not_found: Arc<[u8]> = if sink { response("200 OK", b"{}") } else { response("404 Not Found", b"{}") }.into();
     let listener = match TcpListener::bind(("127.0.0.1", port)) {
         Ok(l) => l,
         Err(e) => {

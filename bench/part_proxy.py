@@ -1,0 +1,472 @@
+"""Part B: what the filter costs the primary path, what the compare service can score, and Envoy's memory.
+
+Everything on 127.0.0.1. Two bench upstreams (benches/upstream.rs: production and shadow, canned bodies)
+and three Envoys started from envoy/envoy.yaml, all running at once on their own ports:
+  a  routing to production only: no mirror, no wasm
+  b  mirroring to the shadow, no wasm
+  c  the shipped config: mirroring, capture filters on both clusters, the compare service
+Load comes from wrk. For each kind of request (embed, generate, classify) and each load (paced, saturation)
+the three Envoys are measured back to back, in an order that rotates every round; the tables give medians
+over rounds and the ratios of medians.
+
+The compare service's capacity: during c's saturation runs the stats tell pairs scored, dropped and the
+highest backlog seen, and /proc tells the CPU time of Envoy's main thread, where the service runs. Next to
+it, a Python /compare service (bench/py_compare_service.py, FastAPI + uvicorn, one process) is saturated
+with the same pairs of bodies.
+"""
+
+import copy
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import yaml
+
+from common import (
+    GENERATED, ROOT, Processes, fmt, fmt_ratio, http, median, port_free, ratio, rel, show_cmd, table, wait_until,
+)
+
+CONFIGS = ("a", "b", "c")
+CONFIG_NAMES = {
+    "a": "a: no mirror, no wasm",
+    "b": "b: mirror, no wasm",
+    "c": "c: mirror + shadow-compare",
+}
+KINDS = {  # request path -> the rule's kind in envoy/envoy.yaml
+    "embed": "cosine",
+    "generate": "rouge_l",
+    "classify": "exact",
+}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- setup
+
+
+def find_wrk(log):
+    """wrk from Debian's package: installed here when missing and we are root, else a clear message."""
+    wrk = shutil.which("wrk")
+    if wrk:
+        return wrk
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        log("wrk not found: installing Debian's package (apt-get update && apt-get install -y wrk)")
+        subprocess.run(["apt-get", "update", "-q"], check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, stdout=subprocess.DEVNULL)
+        wrk = shutil.which("wrk")
+        if wrk:
+            return wrk
+    raise RuntimeError("Part B needs wrk: install it with `apt-get install -y wrk` (Debian/Ubuntu), then re-run")
+
+
+def ports_from(base):
+    ports = {
+        "primary": base + 1, "shadow": base + 2, "sink": base + 3, "python": base + 10,
+        **{f"listen_{c}": base + 80 + i for i, c in enumerate(CONFIGS)},
+        **{f"admin_{c}": base + 90 + i for i, c in enumerate(CONFIGS)},
+    }
+    busy = [f"{k}={p}" for k, p in ports.items() if not port_free(p)]
+    if busy:
+        raise RuntimeError(f"ports in use on 127.0.0.1: {', '.join(busy)} (choose another block: --port-base)")
+    return ports
+
+
+def walk(node, fn):
+    fn(node)
+    if isinstance(node, dict):
+        for v in node.values():
+            walk(v, fn)
+    elif isinstance(node, list):
+        for v in node:
+            walk(v, fn)
+
+
+def envoy_config(base, which, ports, wasm):
+    """envoy/envoy.yaml with the bench's ports and .wasm copy; a and b drop the wasm, a the mirror too."""
+    cfg = copy.deepcopy(base)
+    cfg["admin"]["address"]["socket_address"]["port_value"] = ports[f"admin_{which}"]
+    for listener in cfg["static_resources"]["listeners"]:
+        listener["address"]["socket_address"]["port_value"] = ports[f"listen_{which}"]
+    # Production and shadow go to the bench upstreams; any other cluster (the divergence-sample sink) to a sink.
+    upstream_port = {"production_model": ports["primary"], "shadow_model": ports["shadow"]}
+    for cluster in cfg["static_resources"]["clusters"]:
+        for ep in cluster["load_assignment"]["endpoints"]:
+            for lb in ep["lb_endpoints"]:
+                port = upstream_port.get(cluster["name"], ports["sink"])
+                lb["endpoint"]["address"]["socket_address"]["port_value"] = port
+        if which in ("a", "b"):
+            cluster.pop("typed_extension_protocol_options", None)
+
+    def fix(node):
+        if isinstance(node, dict):
+            if str(node.get("filename", "")).endswith(".wasm"):
+                node["filename"] = wasm
+            if which == "a":
+                node.pop("request_mirror_policies", None)
+
+    walk(cfg, fix)
+    if which in ("a", "b"):
+        cfg.pop("bootstrap_extensions", None)
+    return cfg
+
+
+def lua_script(path, body, delay_ms, url_path):
+    """A wrk script: POST `body`, optional pause between a connection's requests, JSON summary at the end."""
+    delay = f"function delay() return {delay_ms} end\n" if delay_ms else ""
+    with open(path, "w") as f:
+        f.write(
+            f'wrk.method = "POST"\nwrk.path = "{url_path}"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = [==[{body}]==]\n{delay}"
+            "function done(summary, latency, requests)\n"
+            "  local e = summary.errors\n"
+            '  io.write(string.format("BENCHJSON {\\"requests\\": %d, \\"duration_us\\": %d, \\"connect\\": %d, '
+            '\\"read\\": %d, \\"write\\": %d, \\"status\\": %d, \\"timeout\\": %d, \\"p50\\": %d, \\"p90\\": %d, '
+            '\\"p99\\": %d, \\"p999\\": %d, \\"max\\": %d}\\n", summary.requests, summary.duration, e.connect, '
+            "e.read, e.write, e.status, e.timeout, latency:percentile(50), latency:percentile(90), "
+            "latency:percentile(99), latency:percentile(99.9), latency.max))\n"
+            "end\n"
+        )
+    return path
+
+
+# ---------------------------------------------------------------- measuring
+
+
+class Wrk:
+    def __init__(self, exe):
+        self.exe = exe
+        self.commands = {}
+
+    def run(self, label, url, script, seconds, conns, threads=1):
+        argv = [self.exe, f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "2s", "-s", script, url]
+        self.commands.setdefault(label, show_cmd(argv))
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+        for line in out.stdout.splitlines():
+            if line.startswith("BENCHJSON "):
+                res = json.loads(line[len("BENCHJSON "):])
+                res["rps"] = res["requests"] / (res["duration_us"] / 1e6)
+                res["errors"] = sum(res[k] for k in ("connect", "read", "write", "status", "timeout"))
+                return res
+        raise RuntimeError(f"wrk printed no summary:\n{out.stdout}\n{out.stderr}")
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM of a process, in MiB."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(rest.split()[0]) / 1024
+    return out
+
+
+def cpu_seconds(pid, tid=None):
+    """User + system CPU seconds of a process (all threads), or of one of its threads."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    with open(path) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def admin_stats(admin_port):
+    """Integer stats whose name mentions shadow_compare, by name."""
+    status, body = http("GET", f"http://127.0.0.1:{admin_port}/stats?filter=shadow_compare")
+    out = {}
+    if status != 200:
+        return out
+    for line in body.decode(errors="replace").splitlines():
+        name, _, value = line.partition(": ")
+        if value.strip().isdigit():
+            out[name.strip()] = int(value)
+    return out
+
+
+def sum_stats(stats, suffix):
+    return sum(v for k, v in stats.items() if k.startswith("wasmcustom.shadow_compare.rule.") and k.endswith(suffix))
+
+
+class GaugePoller:
+    """Polls c's backlog and pending gauges during a run and keeps the highest values seen."""
+
+    def __init__(self, admin_port, period=0.2):
+        self.admin_port, self.period = admin_port, period
+        self.max_backlog = self.max_pending = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self):
+        while not self._stop.wait(self.period):
+            s = admin_stats(self.admin_port)
+            self.max_backlog = max(self.max_backlog, s.get("wasmcustom.shadow_compare.backlog", 0))
+            self.max_pending = max(self.max_pending, s.get("wasmcustom.shadow_compare.pending", 0))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+# ---------------------------------------------------------------- the run
+
+
+def run(args, bins, wasm, log):
+    wrk = Wrk(find_wrk(log))
+    v = subprocess.run([wrk.exe, "-v"], capture_output=True, text=True)
+    wrk_version = (v.stdout + v.stderr).splitlines()[:1]
+    ports = ports_from(args.port_base)
+    work = os.path.join(GENERATED, "proxy")
+    logs = os.path.join(work, "logs")
+    os.makedirs(logs, exist_ok=True)
+    bodies_dir = os.path.join(GENERATED, "upstream")
+    with open(os.path.join(ROOT, "envoy", "envoy.yaml")) as f:
+        base = yaml.safe_load(f)
+    envoy_exe = os.path.join(ROOT, ".venv", "bin", "envoy")
+    envoy_version = subprocess.run([envoy_exe, "--version"], capture_output=True, text=True).stdout.strip()
+
+    def body(name):
+        with open(os.path.join(bodies_dir, name)) as f:
+            return f.read()
+
+    scripts = {}
+    for path in KINDS:
+        req = body(f"request_{path}.json")
+        scripts[(path, "paced")] = lua_script(os.path.join(work, f"{path}-paced.lua"), req, args.pace_ms, f"/{path}")
+        scripts[(path, "sat")] = lua_script(os.path.join(work, f"{path}-sat.lua"), req, 0, f"/{path}")
+        pair = '{"primary": %s, "shadow": %s}' % (body(f"primary_{path}.json"), body(f"shadow_{path}.json"))
+        scripts[(path, "python")] = lua_script(
+            os.path.join(work, f"{path}-python.lua"), pair, 0, f"/compare/{KINDS[path]}"
+        )
+
+    procs = Processes()
+    envoys = {}
+    commands = {}
+    try:
+        for role in ("primary", "shadow", "sink"):
+            argv = [bins["upstream"], "--port", str(ports[role]), "--role", role, "--dir", bodies_dir]
+            commands.setdefault("upstream", show_cmd(argv))
+            p = procs.start(argv, os.path.join(logs, f"upstream-{role}.log"))
+            wait_until(lambda: http("GET", f"http://127.0.0.1:{ports[role]}/healthz")[0] == 200, 20,
+                       f"upstream {role}", p)
+        for which in CONFIGS:
+            cfg_path = os.path.join(work, f"envoy-{which}.yaml")
+            with open(cfg_path, "w") as f:
+                yaml.safe_dump(envoy_config(base, which, ports, wasm), f, sort_keys=False)
+            log_path = os.path.join(logs, f"envoy-{which}.log")
+            argv = [envoy_exe, "-c", cfg_path, "--concurrency", "2", "--disable-hot-restart", "--log-level", "warn",
+                    "--log-path", log_path]
+            commands.setdefault(f"envoy_{which}", show_cmd(argv))
+            envoys[which] = procs.start(argv, os.path.join(logs, f"envoy-{which}.out"))
+        for which in CONFIGS:
+            admin = ports[f"admin_{which}"]
+            wait_until(lambda: http("GET", f"http://127.0.0.1:{admin}/ready")[0] == 200, 90,
+                       f"envoy {which}", envoys[which], os.path.join(logs, f"envoy-{which}.log"))
+            for path in KINDS:
+                url = f"http://127.0.0.1:{ports[f'listen_{which}']}/{path}"
+                wait_until(lambda: http("POST", url, b"{}")[0] == 200, 30, f"envoy {which} /{path}",
+                           envoys[which], os.path.join(logs, f"envoy-{which}.log"))
+        log(f"  upstreams and Envoys a, b, c up ({envoy_version.split('/')[1] if '/' in envoy_version else ''})")
+        rss_idle = {which: proc_status(envoys[which].pid) for which in CONFIGS}
+        # Warm-up: connection pools, V8's tiers, the allocators' arenas.
+        for which in CONFIGS:
+            for path in KINDS:
+                wrk.run("warmup", f"http://127.0.0.1:{ports[f'listen_{which}']}", scripts[(path, "sat")], 1, 8)
+
+        results = {}  # (path, mode, config) -> [per-round wrk result]
+        capacity = {path: [] for path in KINDS}
+        rss = {c: [] for c in CONFIGS}
+        for r in range(args.rounds):
+            order = CONFIGS[r % 3:] + CONFIGS[:r % 3]
+            for path in KINDS:
+                for mode in ("paced", "sat"):
+                    for which in order:
+                        url = f"http://127.0.0.1:{ports[f'listen_{which}']}"
+                        seconds = args.paced_seconds if mode == "paced" else args.sat_seconds
+                        conns = args.paced_conns if mode == "paced" else args.sat_conns
+                        pid = envoys[which].pid
+                        cpu0, main0 = cpu_seconds(pid), cpu_seconds(pid, pid)
+                        if which == "c" and mode == "sat":
+                            res = measure_compare(wrk, url, scripts[(path, mode)], seconds, conns, pid,
+                                                  ports["admin_c"], path)
+                            capacity[path].append(res)
+                        else:
+                            res = wrk.run(mode, url, scripts[(path, mode)], seconds, conns)
+                        if which == "c":
+                            drain(ports["admin_c"])  # c's leftover scoring is c's cost, and must not overlap a or b
+                        res["envoy_cpu_us_per_req"] = (cpu_seconds(pid) - cpu0) / max(1, res["requests"]) * 1e6
+                        res["main_cpu_us_per_req"] = (cpu_seconds(pid, pid) - main0) / max(1, res["requests"]) * 1e6
+                        results.setdefault((path, mode, which), []).append(res)
+                    log(f"  round {r + 1}/{args.rounds} /{path} {mode}: " + ", ".join(
+                        f"{w} {results[(path, mode, w)][-1]['rps']:,.0f} rps p99 "
+                        f"{results[(path, mode, w)][-1]['p99'] / 1000:.2f} ms" for w in CONFIGS))
+            for which in CONFIGS:
+                rss[which].append(proc_status(envoys[which].pid))
+        # The Python /compare service, saturated with the same pairs of bodies.
+        argv = [os.path.join(ROOT, ".venv", "bin", "python"), os.path.join(ROOT, "bench", "py_compare_service.py"),
+                "--port", str(ports["python"])]
+        commands["python_service"] = show_cmd(argv)
+        py = procs.start(argv, os.path.join(logs, "python-service.log"))
+        wait_until(lambda: http("GET", f"http://127.0.0.1:{ports['python']}/healthz")[0] == 200, 60,
+                   "python /compare service", py, os.path.join(logs, "python-service.log"))
+        py_results = {path: [] for path in KINDS}
+        url = f"http://127.0.0.1:{ports['python']}"
+        for path in KINDS:
+            wrk.run("warmup", url, scripts[(path, "python")], 1, 2)
+        for r in range(args.service_rounds):
+            for path in KINDS:
+                cpu0 = cpu_seconds(py.pid)
+                res = wrk.run("python", url, scripts[(path, "python")], args.service_seconds, args.service_conns)
+                res["cpu_s"] = cpu_seconds(py.pid) - cpu0
+                py_results[path].append(res)
+                log(f"  python /compare round {r + 1}/{args.service_rounds} {KINDS[path]}: {res['rps']:,.1f} pairs/s")
+        procs.stop(py)
+        final_stats = admin_stats(ports["admin_c"])
+    finally:
+        procs.stop_all()
+
+    return report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk, commands, envoy_version,
+                  wrk_version)
+
+
+def measure_compare(wrk, url, script, seconds, conns, pid, admin_port, path):
+    """A saturation run on c that also reads what the compare service did meanwhile."""
+    before = admin_stats(admin_port)
+    main0, all0 = cpu_seconds(pid, pid), cpu_seconds(pid)
+    with GaugePoller(admin_port) as poller:
+        res = wrk.run("sat", url, script, seconds, conns)
+        drain(admin_port)
+    main1, all1 = cpu_seconds(pid, pid), cpu_seconds(pid)
+    after = admin_stats(admin_port)
+    rule = {"embed": "embed", "generate": "generate", "classify": "classify"}[path]
+    prefix = f"wasmcustom.shadow_compare.rule.{rule}."
+
+    def delta(suffix):
+        return sum(after.get(k, 0) - before.get(k, 0) for k in after if k.startswith(prefix) and k.endswith(suffix))
+
+    res.update({
+        "pairs": delta(".pairs"),
+        "dropped": delta(".dropped"),
+        "compare_errors": delta(".compare_errors"),
+        "shadow_missing": delta(".shadow_missing"),
+        "max_backlog": poller.max_backlog,
+        "max_pending": poller.max_pending,
+        "main_cpu_s": main1 - main0,
+        "envoy_cpu_s": all1 - all0,  # includes the drain: scoring is part of what c costs
+    })
+    return res
+
+
+def drain(admin_port, deadline_s=5.0):
+    """Waits until c's compare service has scored what it was given, so it does not run into the next run."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        s = admin_stats(admin_port)
+        if s.get("wasmcustom.shadow_compare.backlog", 0) == 0 and s.get("wasmcustom.shadow_compare.pending", 0) == 0:
+            return
+        time.sleep(0.05)
+
+
+# ---------------------------------------------------------------- tables
+
+
+def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk, commands, envoy_version,
+           wrk_version):
+    med = {}
+    for key, runs in results.items():
+        med[key] = {m: median([r[m] for r in runs]) for m in ("p50", "p99", "p999", "rps", "envoy_cpu_us_per_req",
+                                                             "main_cpu_us_per_req")}
+        med[key]["errors"] = sum(r["errors"] for r in runs)
+        med[key]["n"] = len(runs)
+
+    lat_rows, ratio_rows, goals = [], [], []
+    for path in KINDS:
+        for mode in ("paced", "sat"):
+            for which in CONFIGS:
+                m = med[(path, mode, which)]
+                lat_rows.append([f"/{path}", mode, CONFIG_NAMES[which], fmt(m["rps"]), fmt(m["p50"] / 1000, 3),
+                                 fmt(m["p99"] / 1000, 3), fmt(m["p999"] / 1000, 3),
+                                 f'{fmt(m["envoy_cpu_us_per_req"])} ({fmt(m["main_cpu_us_per_req"])})',
+                                 m["errors"], m["n"]])
+            a, b, c = (med[(path, mode, w)] for w in CONFIGS)
+            cb_p99, ca_p99 = ratio(c["p99"], b["p99"]), ratio(c["p99"], a["p99"])
+            cb_rps, ca_rps = ratio(c["rps"], b["rps"]), ratio(c["rps"], a["rps"])
+            ratio_rows.append([f"/{path}", mode, fmt_ratio(ratio(c["p50"], b["p50"])), fmt_ratio(cb_p99),
+                               fmt_ratio(ratio(c["p999"], b["p999"])), fmt_ratio(cb_rps),
+                               fmt_ratio(ratio(c["p50"], a["p50"])), fmt_ratio(ca_p99),
+                               fmt_ratio(ratio(c["p999"], a["p999"])), fmt_ratio(ca_rps)])
+            if mode == "paced":
+                goals.append((f"/{path} paced: (c)/(b) p99 ≤ 1.05", cb_p99, cb_p99 is not None and cb_p99 <= 1.05))
+            else:
+                goals.append((f"/{path} saturation: (c)/(b) throughput ≥ 0.95", cb_rps,
+                               cb_rps is not None and cb_rps >= 0.95))
+                goals.append((f"/{path} saturation: (c)/(b) p99 ≤ 1.05", cb_p99, cb_p99 is not None and cb_p99 <= 1.05))
+
+    latency_table = table(["path", "load", "config", "req/s", "p50 ms", "p99 ms", "p99.9 ms",
+                           "Envoy CPU µs/req (main thread)", "errors", "rounds"],
+                          lat_rows)
+    ratio_table = table(["path", "load", "c/b p50", "c/b p99", "c/b p99.9", "c/b req/s", "c/a p50", "c/a p99",
+                         "c/a p99.9", "c/a req/s"], ratio_rows)
+    goal_table = table(["goal", "measured", ""], [[g, fmt_ratio(v), "met" if ok else "NOT met"] for g, v, ok in goals])
+
+    cap_rows, cap_results = [], []
+    for path, kind in KINDS.items():
+        runs = capacity[path]
+        pairs = sum(r["pairs"] for r in runs)
+        wall = sum(r["duration_us"] for r in runs) / 1e6
+        main_cpu = sum(r["main_cpu_s"] for r in runs)
+        env_cpu = sum(r["envoy_cpu_s"] for r in runs)
+        reqs = sum(r["requests"] for r in runs)
+        dropped = sum(r["dropped"] for r in runs)
+        scored_rate = median([r["pairs"] / (r["duration_us"] / 1e6) for r in runs])
+        per_pair_us = main_cpu / pairs * 1e6 if pairs else None
+        projected = 1e6 / per_pair_us if per_pair_us else None
+        pr = py_results[path]
+        py_rate = median([r["rps"] for r in pr])
+        py_cpu_us = sum(r["cpu_s"] for r in pr) / max(1, sum(r["requests"] for r in pr)) * 1e6
+        py_errors = sum(r["errors"] for r in pr)
+        cap_results.append({
+            "path": path, "kind": kind, "pairs_per_s_at_saturation": scored_rate, "pairs": pairs, "dropped": dropped,
+            "max_backlog": max(r["max_backlog"] for r in runs), "max_pending": max(r["max_pending"] for r in runs),
+            "main_thread_busy": main_cpu / wall if wall else None, "main_cpu_us_per_pair": per_pair_us,
+            "projected_pairs_per_core_s": projected, "envoy_cpu_us_per_request": env_cpu / reqs * 1e6 if reqs else None,
+            "python_pairs_per_s": py_rate, "python_cpu_us_per_pair": py_cpu_us, "python_errors": py_errors,
+            "compare_errors": sum(r["compare_errors"] for r in runs),
+        })
+        cap_rows.append([
+            kind, fmt(scored_rate), dropped, max(r["max_backlog"] for r in runs), fmt(100 * main_cpu / wall, 0) + "%",
+            fmt(per_pair_us), fmt(projected), fmt(py_rate), fmt(py_cpu_us), fmt_ratio(ratio(projected, py_rate)),
+            fmt_ratio(ratio(scored_rate, py_rate)),
+        ])
+    cap_table = table([
+        "kind (path)", "c: pairs scored/s at saturation", "dropped", "max backlog", "main thread busy",
+        "main-thread µs/pair", "c: projected pairs/s per core", "Python pairs/s (1 process)", "Python CPU µs/pair",
+        "projected / Python", "at saturation / Python"], cap_rows)
+
+    rss_rows = []
+    rss_med = {}
+    for which in CONFIGS:
+        rss_med[which] = {k: median([x[k] for x in rss[which]]) for k in ("VmRSS", "VmHWM")}
+        rss_med[which]["idle_VmRSS"] = rss_idle[which]["VmRSS"]
+        rss_rows.append([CONFIG_NAMES[which], fmt(rss_idle[which]["VmRSS"], 1), fmt(rss_med[which]["VmRSS"], 1),
+                         fmt(rss_med[which]["VmHWM"], 1), fmt(rss_med[which]["VmRSS"] - rss_med["a"]["VmRSS"], 1),
+                         len(rss[which])])
+    rss_table = table(["config", "VmRSS after start, MiB", "VmRSS after load, MiB", "VmHWM MiB",
+                       "VmRSS after load − a, MiB", "samples"], rss_rows)
+
+    return {
+        "latency_table": latency_table, "ratio_table": ratio_table, "goal_table": goal_table,
+        "capacity_table": cap_table, "rss_table": rss_table,
+        "goals": [{"goal": g, "value": v, "met": ok} for g, v, ok in goals],
+        "capacity": cap_results, "rss": rss_med,
+        "medians": {"|".join(k): v for k, v in med.items()},
+        "wrk_commands": wrk.commands, "commands": commands, "envoy_version": envoy_version,
+        "wrk_version": wrk_version[0] if wrk_version else "",
+        "final_compare_stats": {k: v for k, v in final_stats.items() if v},
+        "settings": {k: getattr(args, k) for k in ("rounds", "paced_seconds", "paced_conns", "pace_ms", "sat_seconds",
+                                                    "sat_conns", "service_rounds", "service_seconds", "service_conns")},
+    }

@@ -1,0 +1,335 @@
+"""`make bench`: measure shadow-compare and write BENCHMARKS.md.
+
+  Part A (--part scoring)  pairs/s of the Rust scoring core next to rouge-score / json + numpy, same inputs
+  Part B (--part proxy)    what the filter costs the primary path (Envoy a/b/c under wrk), the compare
+                           service's scoring capacity next to a Python /compare service, Envoy's memory
+
+Both parts interleave their contenders round by round and report medians and ratios of medians: these
+machines are shared and noisy. A full run (both parts) writes BENCHMARKS.md at the repository root; a run
+of one part writes bench/generated/BENCHMARKS-<part>.md unless --output says otherwise.
+"""
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import gen_inputs  # noqa: E402
+from common import GENERATED, ROOT, rel  # noqa: E402
+
+WASM = os.path.join(ROOT, "target", "wasm32-wasip1", "release", "shadow_compare.wasm")
+# The bench programs build in their own target directory: the library is a cdylib, whose files carry no
+# hash, so sharing target/release with `make cli` would rebuild it on every switch of profile, and a
+# another build could replace it under a running link. The bench profile's panic strategy is pinned to
+# unwind (what bench targets need): were the release profile ever `panic = "abort"` again, the CLI built for
+# the bench and the bench itself would collide on those files and fail to link (cargo issue 6313).
+BENCH_TARGET_DIR = os.path.join("target", "bench")
+BENCH_BUILD_ENV = dict(os.environ, CARGO_TARGET_DIR=BENCH_TARGET_DIR, CARGO_PROFILE_BENCH_PANIC="unwind")
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def build():
+    """Builds the bench programs and copies them, and the .wasm, into bench/generated/, so that
+    a rebuild of target/ during a run cannot swap a binary between rounds."""
+    bin_dir = os.path.join(GENERATED, "bin")
+    os.makedirs(bin_dir, exist_ok=True)
+    cmd = ["cargo", "bench", "--bench", "scoring", "--bench", "upstream", "--no-run",
+           "--message-format=json-render-diagnostics"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=BENCH_BUILD_ENV)
+    if out.returncode != 0:
+        sys.stderr.write(out.stderr)
+        raise SystemExit("bench: building the bench programs failed")
+    bins = {}
+    for line in out.stdout.splitlines():
+        msg = json.loads(line) if line.startswith("{") else {}
+        if msg.get("reason") == "compiler-artifact" and msg.get("executable") and msg["target"]["name"] in (
+            "scoring", "upstream"
+        ):
+            dest = os.path.join(bin_dir, msg["target"]["name"])
+            shutil.copy2(msg["executable"], dest)
+            bins[msg["target"]["name"]] = dest
+    if set(bins) != {"scoring", "upstream"}:
+        raise SystemExit(f"bench: cargo did not report both bench executables (got {sorted(bins)})")
+    wasm = None
+    if subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip1", "--lib"], cwd=ROOT,
+                      capture_output=True).returncode == 0 and os.path.exists(WASM):
+        wasm = os.path.join(GENERATED, "shadow_compare.wasm")
+        shutil.copy2(WASM, wasm)
+    return bins, wasm
+
+
+def first_line(argv):
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        return ((out.stdout or out.stderr).strip().splitlines() or [""])[0]
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+
+
+def machine():
+    cpu = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            k, v = k.strip(), v.strip()
+            if k in ("model name", "cpu MHz", "cache size") and k not in cpu:
+                cpu[k] = v
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+
+    def version(pkg):
+        try:
+            return importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            return "not installed"
+
+    git = lambda *a: subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()  # noqa
+    dirty = [line[3:] for line in git("status", "--porcelain", "--", "src", "Cargo.toml", "Cargo.lock").splitlines()]
+    return {
+        "cpu": cpu.get("model name", "?"),
+        "cpu_mhz": cpu.get("cpu MHz", "?"),
+        "cache": cpu.get("cache size", "?"),
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "loadavg_start": open("/proc/loadavg").read().split()[:3],
+        "rustc": first_line(["rustc", "--version"]),
+        "python": sys.version.split()[0],
+        "numpy": version("numpy"),
+        "rouge_score": version("rouge-score"),
+        "nltk": version("nltk"),
+        "fastapi": version("fastapi"),
+        "uvicorn": version("uvicorn"),
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "(not set)"),
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "uncommitted": dirty,
+    }
+
+
+def markdown(m, a, b, started, elapsed, argv):
+    date = started.strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` (`bench/run.py`) on {date}; total run time of `bench/run.py` "
+        f"{elapsed:.0f} s (`{' '.join(argv)}`). Re-run it rather than editing this file.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']} ({m['cpu_mhz']} MHz, cache {m['cache']}), `nproc` = {m['nproc']}, "
+        f"memory {m['memory_gib']} GiB, Linux {m['kernel']}",
+        f"- load average at start: {' '.join(m['loadavg_start'])} (a shared machine: other builds run beside "
+        "the bench, hence interleaved rounds and medians)",
+        f"- {m['rustc']}; Python {m['python']}, numpy {m['numpy']}, rouge-score {m['rouge_score']}, "
+        f"nltk {m['nltk']}, fastapi {m['fastapi']}, uvicorn {m['uvicorn']}; OPENBLAS_CORETYPE={m['openblas_coretype']}",
+        f"- code: commit {m['commit']}"
+        + (f", with uncommitted changes in {', '.join(m['uncommitted'])} (the working tree is what was measured)"
+           if m["uncommitted"] else ""),
+    ]
+    if b:
+        out.append(f"- {b['envoy_version']}; {b['wrk_version']}")
+    out += [
+        "",
+        "## Commands",
+        "",
+        "```",
+        "make bench                       # = make wasm cli bench-venv, then .venv/bin/python bench/run.py",
+        ".venv/bin/python bench/run.py --part scoring   # Part A only",
+        ".venv/bin/python bench/run.py --part proxy     # Part B only",
+        "python3 bench/gen_inputs.py      # the inputs alone (fixed seed) into bench/generated/",
+        "```",
+        "",
+        "The bench programs are built with `CARGO_TARGET_DIR=target/bench CARGO_PROFILE_BENCH_PANIC=unwind "
+        "cargo bench --bench scoring --bench upstream --no-run` and run from a copy in `bench/generated/bin/` (so "
+        "a rebuild during the run cannot change them); `CARGO_TARGET_DIR=target/bench "
+        "CARGO_PROFILE_BENCH_PANIC=unwind cargo bench --bench scoring -- --input bench/generated/scoring.json "
+        "--case rouge_l_100` runs the same program.",
+    ]
+    if a:
+        out += [
+            "",
+            "## Part A: the scoring core, Rust next to Python",
+            "",
+            "Pairs per second on the same inputs (`bench/gen_inputs.py`, fixed seed: English-like text from "
+            "templates with regular and irregular inflections, numbers and punctuation; the shadow text is a "
+            "paraphrase: synonyms, changed inflections, dropped, inserted and reordered words; embeddings are "
+            "unit vectors written by `json.dumps`, the shadow's perturbed).",
+            "",
+            "- Rust: `Scorer::score(primary_body, shadow_body)`, the filter's one entry point, on the raw bodies: "
+            "JSON field selection and parsing included (`/text`, `/embedding`; exact compares the whole body by "
+            "meaning). Each round is one process scoring for "
+            f"{a['rust_seconds']} s after a warm-up pass.",
+            "- Python: `RougeScorer(['rougeL'], use_stemmer=True).score(a, b)` on the texts (already taken out of "
+            "the JSON); `json.loads` of both bodies + `np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))`; "
+            f"`json.loads(a) == json.loads(b)`. Each round scores for {a['python_seconds']} s, except rouge_l_2000: "
+            "3 pairs per round, 3 rounds (rouge-score needs about a second per pair there). "
+            f"numpy {a['numpy']}.",
+            f"- {a['rounds']} rounds (rouge_l_2000: 3), Rust and Python alternating which goes first; the table "
+            "gives the median of each side's per-round rate and the ratio of the medians. `max abs Δ score`: the "
+            "largest difference between the two sides' scores over every pair Python scored.",
+            "",
+            a["table"],
+            "",
+            f"Command of one Rust round: `{a['commands'].get('rust', '')}`",
+        ]
+    if b:
+        s = b["settings"]
+        out += [
+            "",
+            "## Part B: what the filter costs the primary path",
+            "",
+            "On 127.0.0.1: two bench upstreams (`benches/upstream.rs`, thread per connection, canned bodies: a "
+            "1,536-dim embedding (34 KB), a 500-token text (3.5 KB), a small label; the shadow answers slightly "
+            "differently) and three Envoys, all running at once, `--concurrency 2`, configs generated from "
+            "`envoy/envoy.yaml` (ports and the .wasm path changed):",
+            "",
+            "- **a**: routes to production only: no mirror policy, no wasm (capture filters and compare service "
+            "removed)",
+            "- **b**: a + the mirror policy to the shadow cluster, no wasm",
+            "- **c**: the shipped config: mirror, capture filters on both clusters, the compare service",
+            "",
+            f"Load: wrk (`{b['wrk_version']}`), POST of a small request body. **paced**: {s['paced_conns']} "
+            f"connections, each waiting {s['pace_ms']} ms between requests (wrk's `delay()`; wrk has no fixed-rate "
+            f"mode, so the rate is near-fixed and is shown), {s['paced_seconds']} s per run. **sat** (saturation): "
+            f"{s['sat_conns']} connections, no pause, {s['sat_seconds']} s per run. For each path and load the three "
+            f"Envoys run back to back, the order rotating each round; {s['rounds']} rounds; medians over rounds. "
+            "Latency is wrk's (client side, closed loop). Envoy CPU µs/req: user+system CPU of the whole Envoy "
+            "process (all threads) during the run, per request, and in brackets that of its main thread, where "
+            "c's compare service runs (for c it includes draining the scoring backlog after the run). wrk, the upstreams and the three Envoys share the machine's cores, so saturation "
+            "throughput is a whole-machine number.",
+            "",
+            "### Latency and throughput (medians)",
+            "",
+            b["latency_table"],
+            "",
+            "### Ratios of medians",
+            "",
+            b["ratio_table"],
+            "",
+            "### Goals from the issue: (c)/(b) p99 ≤ 1.05 and throughput ≥ 0.95",
+            "",
+            b["goal_table"],
+            "",
+            "### The compare service's scoring capacity, next to a Python /compare service",
+            "",
+            "c's saturation runs push as many pairs as the proxy can; the compare service scores them on Envoy's "
+            "main thread. Shown: pairs scored per second, pairs dropped (`shadow_compare.rule.*.dropped`), the "
+            "highest `shadow_compare.backlog` seen (polled every 0.2 s), how busy the main thread was (its CPU "
+            "time from /proc over wall time), its CPU per pair (decoding, pairing and scoring records, plus "
+            "admin requests), and the capacity that CPU cost projects for one core. The Python service "
+            "(`bench/py_compare_service.py`: FastAPI + uvicorn, one process, receiving both responses in one "
+            f"POST and scoring with rouge-score / numpy / json) is saturated by wrk with {s['service_conns']} "
+            f"connections, {s['service_seconds']} s per run, {s['service_rounds']} rounds, median shown.",
+            "",
+            b["capacity_table"],
+            "",
+            *capacity_notes(b),
+            "### Envoy memory (/proc/PID/status): after start-up, and at steady state after each round's load "
+            "(medians over rounds)",
+            "",
+            b["rss_table"],
+            "",
+            "Commands (one of each):",
+            "",
+            "```",
+            *[f"{k}: {v}" for k, v in b["commands"].items()],
+            *[f"wrk {k}: {v}" for k, v in b["wrk_commands"].items() if k != "warmup"],
+            "```",
+        ]
+    out.append("")
+    return "\n".join(out)
+
+
+def capacity_notes(b):
+    notes = []
+    for c in b["capacity"]:
+        if c["dropped"] == 0 and c["max_backlog"] == 0:
+            notes.append(
+                f"- {c['kind']}: nothing dropped and no backlog at the highest rate this machine's proxy reached "
+                f"({c['pairs_per_s_at_saturation']:,.0f} pairs/s, main thread {100 * c['main_thread_busy']:.0f}% "
+                "busy): the compare service's capacity is above it; the projection is what one core would score."
+            )
+        else:
+            notes.append(
+                f"- {c['kind']}: {c['dropped']} pairs dropped, backlog up to {c['max_backlog']}: the compare service "
+                f"was saturated at about {c['pairs_per_s_at_saturation']:,.0f} pairs/s."
+            )
+    return notes + [""]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=["all", "scoring", "proxy"], default="all")
+    p.add_argument("--output", help="where to write the report (default: see above)")
+    g = p.add_argument_group("Part A")
+    g.add_argument("--scoring-rounds", type=int, default=5)
+    g.add_argument("--rust-seconds", type=float, default=0.3)
+    g.add_argument("--python-seconds", type=float, default=0.6)
+    g = p.add_argument_group("Part B")
+    g.add_argument("--rounds", type=int, default=4)
+    g.add_argument("--paced-seconds", type=int, default=4)
+    g.add_argument("--paced-conns", type=int, default=4)
+    g.add_argument("--pace-ms", type=int, default=4)
+    g.add_argument("--sat-seconds", type=int, default=3)
+    g.add_argument("--sat-conns", type=int, default=32)
+    g.add_argument("--service-rounds", type=int, default=2, help="rounds of the Python /compare service")
+    g.add_argument("--service-seconds", type=int, default=3)
+    g.add_argument("--service-conns", type=int, default=4)
+    g.add_argument("--port-base", type=int, default=18300)
+    args = p.parse_args()
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.monotonic()
+    m = machine()
+    log(f"machine: {m['cpu']}, nproc {m['nproc']}, {m['memory_gib']} GiB, load {' '.join(m['loadavg_start'])}")
+    log(f"numpy {m['numpy']} (OPENBLAS_CORETYPE={m['openblas_coretype']}), rouge-score {m['rouge_score']}")
+    if m["uncommitted"]:
+        log(f"note: uncommitted changes in {', '.join(m['uncommitted'])}: the working tree is what gets measured")
+    gen_inputs.main([])
+    log("building the bench programs (cargo bench --no-run) ...")
+    bins, wasm = build()
+
+    a = b = None
+    if args.part in ("all", "scoring"):
+        import part_scoring
+
+        log("Part A: scoring core, Rust vs Python")
+        ta = time.monotonic()
+        a = part_scoring.run(bins["scoring"], args.scoring_rounds, args.rust_seconds, args.python_seconds, log)
+        log(f"Part A took {time.monotonic() - ta:.0f} s\n\n{a['table']}\n")
+    if args.part in ("all", "proxy"):
+        import part_proxy
+
+        if wasm is None:
+            raise SystemExit("bench: Part B needs the .wasm: run `make wasm` first")
+        log("Part B: Envoy a/b/c under wrk, compare service capacity, RSS")
+        tb = time.monotonic()
+        b = part_proxy.run(args, bins, wasm, log)
+        log(f"Part B took {time.monotonic() - tb:.0f} s\n")
+        for key in ("latency_table", "ratio_table", "goal_table", "capacity_table", "rss_table"):
+            log(b[key] + "\n")
+    elapsed = time.monotonic() - t0
+    argv = ["bench/run.py", *sys.argv[1:]]
+    report = markdown(m, a, b, started, elapsed, argv)
+    output = args.output or (os.path.join(ROOT, "BENCHMARKS.md") if args.part == "all"
+                             else os.path.join(GENERATED, f"BENCHMARKS-{args.part}.md"))
+    with open(output, "w") as f:
+        f.write(report)
+    with open(os.path.join(GENERATED, f"results-{args.part}.json"), "w") as f:
+        json.dump({"machine": m, "scoring": a, "proxy": b, "elapsed_s": elapsed}, f, indent=1, default=str)
+    log(f"wrote {rel(output)} ({elapsed:.0f} s in all)")
+
+
+if __name__ == "__main__":
+    main()
