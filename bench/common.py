@@ -107,6 +107,8 @@ def fmt(value, digits=None):
         return "—"
     if isinstance(value, str):
         return value
+    if value == 0:
+        return "0"
     if digits is not None:
         return f"{value:,.{digits}f}"
     if abs(value) >= 100:

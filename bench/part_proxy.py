@@ -227,7 +227,9 @@ def run(args, bins, wasm, log):
     with open(os.path.join(ROOT, "envoy", "envoy.yaml")) as f:
         base = yaml.safe_load(f)
     envoy_exe = os.path.join(ROOT, ".venv", "bin", "envoy")
-    envoy_version = subprocess.run([envoy_exe, "--version"], capture_output=True, text=True).stdout.strip()
+    # "<path>/envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL": keep what follows "version:".
+    envoy_version = "envoy " + subprocess.run([envoy_exe, "--version"], capture_output=True, text=True).stdout.split(
+        "version:")[-1].strip()
 
     def body(name):
         with open(os.path.join(bodies_dir, name)) as f:
@@ -270,7 +272,7 @@ def run(args, bins, wasm, log):
                 url = f"http://127.0.0.1:{ports[f'listen_{which}']}/{path}"
                 wait_until(lambda: http("POST", url, b"{}")[0] == 200, 30, f"envoy {which} /{path}",
                            envoys[which], os.path.join(logs, f"envoy-{which}.log"))
-        log(f"  upstreams and Envoys a, b, c up ({envoy_version.split('/')[1] if '/' in envoy_version else ''})")
+        log(f"  upstreams and Envoys a, b, c up ({envoy_version})")
         rss_idle = {which: proc_status(envoys[which].pid) for which in CONFIGS}
         # Warm-up: connection pools, V8's tiers, the allocators' arenas.
         for which in CONFIGS:

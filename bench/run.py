@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gen_inputs  # noqa: E402
-from common import GENERATED, ROOT, rel  # noqa: E402
+from common import GENERATED, ROOT, fmt, fmt_ratio, rel  # noqa: E402
 
 WASM = os.path.join(ROOT, "target", "wasm32-wasip1", "release", "shadow_compare.wasm")
 # The bench programs build in their own target directory: the library is a cdylib, whose files carry no
@@ -139,6 +139,7 @@ def markdown(m, a, b, started, elapsed, argv):
     ]
     if b:
         out.append(f"- {b['envoy_version']}; {b['wrk_version']}")
+    out += ["", "## Summary", "", *summary(a, b)]
     out += [
         "",
         "## Commands",
@@ -249,6 +250,31 @@ def markdown(m, a, b, started, elapsed, argv):
         ]
     out.append("")
     return "\n".join(out)
+
+
+def summary(a, b):
+    """One line per target or goal of the issues, with the number that decides it."""
+    lines = []
+    if a:
+        for r in a["results"]:
+            if r["target"] is not None:
+                lines.append(
+                    f"- Part A, {r['case']}: Rust {fmt(r['rust_median'])} pairs/s, Python {fmt(r['python_median'])}: "
+                    f"**{fmt_ratio(r['ratio'])}** (target ≥ {r['target']:,.0f}×): {'met' if r['met'] else 'NOT met'}"
+                )
+    if b:
+        for g in b["goals"]:
+            lines.append(f"- Part B, {g['goal']}: **{fmt_ratio(g['value'])}**: {'met' if g['met'] else 'NOT met'}")
+        for path in ("embed", "generate", "classify"):
+            cpu = {w: b["medians"][f"{path}|sat|{w}"]["envoy_cpu_us_per_req"] for w in ("a", "b", "c")}
+            lines.append(
+                f"- Part B, /{path}: Envoy CPU per request at saturation a {fmt(cpu['a'])} µs, b {fmt(cpu['b'])} µs, "
+                f"c {fmt(cpu['c'])} µs: shadow-compare adds {fmt(cpu['c'] - cpu['b'])} µs per request over b"
+            )
+        rss = b["rss"]
+        lines.append(f"- Part B, Envoy VmRSS after load: a {fmt(rss['a']['VmRSS'], 1)} MiB, b "
+                     f"{fmt(rss['b']['VmRSS'], 1)} MiB, c {fmt(rss['c']['VmRSS'], 1)} MiB")
+    return lines
 
 
 def capacity_notes(b):
