@@ -293,16 +293,21 @@ def upstream_bodies(rng):
     text = gen.text(500)
     label = classification(rng)
     shadow_label = dict(label, confidence=round(label["confidence"] * 0.97, 4))
+    long_text = gen.text(2000)
     return {
         "primary_embed.json": {"embedding": a, "model": "embed-prod"},
         "shadow_embed.json": {"embedding": perturbed(rng, a, 0.005), "model": "embed-shadow"},
         "primary_generate.json": {"text": text, "model": "gen-prod"},
         "shadow_generate.json": {"text": gen.paraphrase(text, edit_rate=0.3), "model": "gen-shadow"},
+        # Only for the capacity probe: long texts make the compare service, not the proxy, the bottleneck.
+        "primary_generate_long.json": {"text": long_text, "model": "gen-prod"},
+        "shadow_generate_long.json": {"text": gen.paraphrase(long_text, edit_rate=0.3), "model": "gen-shadow"},
         "primary_classify.json": {"label": label["label"], "confidence": label["confidence"]},
         "shadow_classify.json": {"label": shadow_label["label"], "confidence": shadow_label["confidence"]},
         # What clients send (the upstream ignores it; Envoy forwards and mirrors it).
         "request_embed.json": {"input": gen.sentence(), "model": "embed"},
         "request_generate.json": {"prompt": gen.sentence(), "max_tokens": 600},
+        "request_generate_long.json": {"prompt": gen.sentence(), "max_tokens": 2400},
         "request_classify.json": {"input": gen.sentence()},
     }
 

@@ -40,6 +40,11 @@ KINDS = {  # request path -> the rule's kind in envoy/envoy.yaml
     "generate": "rouge_l",
     "classify": "exact",
 }
+# Capacity probe, on c only: 2,000-token texts (rule "generate" by prefix) cost the compare service more per
+# pair than the proxy can deliver, so its sustained rate, drops and backlog show.
+PROBES = {"generate_long": "rouge_l"}
+LABELS = {"embed": "cosine (1,536 dims)", "generate": "rouge_l (500 tokens)", "classify": "exact",
+          "generate_long": "rouge_l (2,000 tokens)"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -139,8 +144,9 @@ class Wrk:
         self.exe = exe
         self.commands = {}
 
-    def run(self, label, url, script, seconds, conns, threads=1):
-        argv = [self.exe, f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", "2s", "-s", script, url]
+    def run(self, label, url, script, seconds, conns, threads=1, timeout_s=2):
+        argv = [self.exe, f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--timeout", f"{timeout_s}s", "-s", script,
+                url]
         self.commands.setdefault(label, show_cmd(argv))
         out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
         for line in out.stdout.splitlines():
@@ -189,17 +195,21 @@ def sum_stats(stats, suffix):
 
 
 class GaugePoller:
-    """Polls c's backlog and pending gauges during a run and keeps the highest values seen."""
+    """Polls c's backlog and pending gauges during a run and keeps the highest values seen, and how long the
+    admin endpoint took to answer: it runs on the main thread too, so a busy compare service delays it."""
 
     def __init__(self, admin_port, period=0.2):
         self.admin_port, self.period = admin_port, period
         self.max_backlog = self.max_pending = 0
+        self.max_admin_ms = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self):
         while not self._stop.wait(self.period):
+            t0 = time.monotonic()
             s = admin_stats(self.admin_port)
+            self.max_admin_ms = max(self.max_admin_ms, (time.monotonic() - t0) * 1000)
             self.max_backlog = max(self.max_backlog, s.get("wasmcustom.shadow_compare.backlog", 0))
             self.max_pending = max(self.max_pending, s.get("wasmcustom.shadow_compare.pending", 0))
 
@@ -236,14 +246,13 @@ def run(args, bins, wasm, log):
             return f.read()
 
     scripts = {}
-    for path in KINDS:
+    for path in list(KINDS) + list(PROBES):
         req = body(f"request_{path}.json")
         scripts[(path, "paced")] = lua_script(os.path.join(work, f"{path}-paced.lua"), req, args.pace_ms, f"/{path}")
         scripts[(path, "sat")] = lua_script(os.path.join(work, f"{path}-sat.lua"), req, 0, f"/{path}")
         pair = '{"primary": %s, "shadow": %s}' % (body(f"primary_{path}.json"), body(f"shadow_{path}.json"))
-        scripts[(path, "python")] = lua_script(
-            os.path.join(work, f"{path}-python.lua"), pair, 0, f"/compare/{KINDS[path]}"
-        )
+        kind = KINDS.get(path) or PROBES[path]
+        scripts[(path, "python")] = lua_script(os.path.join(work, f"{path}-python.lua"), pair, 0, f"/compare/{kind}")
 
     procs = Processes()
     envoys = {}
@@ -280,7 +289,7 @@ def run(args, bins, wasm, log):
                 wrk.run("warmup", f"http://127.0.0.1:{ports[f'listen_{which}']}", scripts[(path, "sat")], 1, 8)
 
         results = {}  # (path, mode, config) -> [per-round wrk result]
-        capacity = {path: [] for path in KINDS}
+        capacity = {path: [] for path in list(KINDS) + list(PROBES)}
         rss = {c: [] for c in CONFIGS}
         for r in range(args.rounds):
             order = CONFIGS[r % 3:] + CONFIGS[:r % 3]
@@ -306,6 +315,13 @@ def run(args, bins, wasm, log):
                     log(f"  round {r + 1}/{args.rounds} /{path} {mode}: " + ", ".join(
                         f"{w} {results[(path, mode, w)][-1]['rps']:,.0f} rps p99 "
                         f"{results[(path, mode, w)][-1]['p99'] / 1000:.2f} ms" for w in CONFIGS))
+            for path in PROBES:
+                res = measure_compare(wrk, f"http://127.0.0.1:{ports['listen_c']}", scripts[(path, "sat")],
+                                      args.sat_seconds, args.sat_conns, envoys["c"].pid, ports["admin_c"], path,
+                                      drain_s=30)
+                capacity[path].append(res)
+                log(f"  round {r + 1}/{args.rounds} capacity probe /{path} on c: {res['pairs_per_s']:,.0f} pairs/s, "
+                    f"{res['dropped']} dropped, backlog up to {res['max_backlog']}")
             for which in CONFIGS:
                 rss[which].append(proc_status(envoys[which].pid))
         # The Python /compare service, saturated with the same pairs of bodies.
@@ -315,17 +331,21 @@ def run(args, bins, wasm, log):
         py = procs.start(argv, os.path.join(logs, "python-service.log"))
         wait_until(lambda: http("GET", f"http://127.0.0.1:{ports['python']}/healthz")[0] == 200, 60,
                    "python /compare service", py, os.path.join(logs, "python-service.log"))
-        py_results = {path: [] for path in KINDS}
+        py_results = {path: [] for path in capacity}
         url = f"http://127.0.0.1:{ports['python']}"
         for path in KINDS:
             wrk.run("warmup", url, scripts[(path, "python")], 1, 2)
         for r in range(args.service_rounds):
-            for path in KINDS:
+            for path in capacity:
                 cpu0 = cpu_seconds(py.pid)
-                res = wrk.run("python", url, scripts[(path, "python")], args.service_seconds, args.service_conns)
+                if path in PROBES:  # about a second per pair: one connection, a longer run, a longer timeout
+                    res = wrk.run("python_probe", url, scripts[(path, "python")], max(4, args.service_seconds), 1,
+                                  timeout_s=20)
+                else:
+                    res = wrk.run("python", url, scripts[(path, "python")], args.service_seconds, args.service_conns)
                 res["cpu_s"] = cpu_seconds(py.pid) - cpu0
                 py_results[path].append(res)
-                log(f"  python /compare round {r + 1}/{args.service_rounds} {KINDS[path]}: {res['rps']:,.1f} pairs/s")
+                log(f"  python /compare round {r + 1}/{args.service_rounds} {LABELS[path]}: {res['rps']:,.1f} pairs/s")
         procs.stop(py)
         final_stats = admin_stats(ports["admin_c"])
     finally:
@@ -335,17 +355,20 @@ def run(args, bins, wasm, log):
                   wrk_version)
 
 
-def measure_compare(wrk, url, script, seconds, conns, pid, admin_port, path):
-    """A saturation run on c that also reads what the compare service did meanwhile."""
+def measure_compare(wrk, url, script, seconds, conns, pid, admin_port, path, drain_s=5.0):
+    """A saturation run on c that also reads what the compare service did meanwhile, until it has scored
+    what it was given (the wall time includes that drain)."""
+    rule = "generate" if path == "generate_long" else path
+    prefix = f"wasmcustom.shadow_compare.rule.{rule}."
     before = admin_stats(admin_port)
     main0, all0 = cpu_seconds(pid, pid), cpu_seconds(pid)
+    t0 = time.monotonic()
     with GaugePoller(admin_port) as poller:
         res = wrk.run("sat", url, script, seconds, conns)
-        drain(admin_port)
+        drain(admin_port, drain_s)
+    wall = time.monotonic() - t0
     main1, all1 = cpu_seconds(pid, pid), cpu_seconds(pid)
     after = admin_stats(admin_port)
-    rule = {"embed": "embed", "generate": "generate", "classify": "classify"}[path]
-    prefix = f"wasmcustom.shadow_compare.rule.{rule}."
 
     def delta(suffix):
         return sum(after.get(k, 0) - before.get(k, 0) for k in after if k.startswith(prefix) and k.endswith(suffix))
@@ -357,20 +380,28 @@ def measure_compare(wrk, url, script, seconds, conns, pid, admin_port, path):
         "shadow_missing": delta(".shadow_missing"),
         "max_backlog": poller.max_backlog,
         "max_pending": poller.max_pending,
+        "max_admin_ms": poller.max_admin_ms,
+        "wall_s": wall,
         "main_cpu_s": main1 - main0,
         "envoy_cpu_s": all1 - all0,  # includes the drain: scoring is part of what c costs
     })
+    res["pairs_per_s"] = res["pairs"] / wall
     return res
 
 
 def drain(admin_port, deadline_s=5.0):
-    """Waits until c's compare service has scored what it was given, so it does not run into the next run."""
+    """Waits until c's compare service has taken every record from its queue (the records counter holds
+    still) and scored them (no backlog, no pending pair), so its work does not run into the next run."""
     end = time.monotonic() + deadline_s
+    last = None
     while time.monotonic() < end:
         s = admin_stats(admin_port)
-        if s.get("wasmcustom.shadow_compare.backlog", 0) == 0 and s.get("wasmcustom.shadow_compare.pending", 0) == 0:
+        records = s.get("wasmcustom.shadow_compare.records")
+        idle = s.get("wasmcustom.shadow_compare.backlog", 0) == 0 and s.get("wasmcustom.shadow_compare.pending", 0) == 0
+        if idle and records == last:
             return
-        time.sleep(0.05)
+        last = records
+        time.sleep(0.1)
 
 
 # ---------------------------------------------------------------- tables
@@ -416,15 +447,15 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
     goal_table = table(["goal", "measured", ""], [[g, fmt_ratio(v), "met" if ok else "NOT met"] for g, v, ok in goals])
 
     cap_rows, cap_results = [], []
-    for path, kind in KINDS.items():
+    for path, kind in {**KINDS, **PROBES}.items():
         runs = capacity[path]
         pairs = sum(r["pairs"] for r in runs)
-        wall = sum(r["duration_us"] for r in runs) / 1e6
+        wall = sum(r["wall_s"] for r in runs)
         main_cpu = sum(r["main_cpu_s"] for r in runs)
         env_cpu = sum(r["envoy_cpu_s"] for r in runs)
         reqs = sum(r["requests"] for r in runs)
         dropped = sum(r["dropped"] for r in runs)
-        scored_rate = median([r["pairs"] / (r["duration_us"] / 1e6) for r in runs])
+        scored_rate = median([r["pairs_per_s"] for r in runs])
         per_pair_us = main_cpu / pairs * 1e6 if pairs else None
         projected = 1e6 / per_pair_us if per_pair_us else None
         pr = py_results[path]
@@ -432,20 +463,23 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
         py_cpu_us = sum(r["cpu_s"] for r in pr) / max(1, sum(r["requests"] for r in pr)) * 1e6
         py_errors = sum(r["errors"] for r in pr)
         cap_results.append({
-            "path": path, "kind": kind, "pairs_per_s_at_saturation": scored_rate, "pairs": pairs, "dropped": dropped,
+            "path": path, "kind": kind, "label": LABELS[path], "pairs_per_s_at_saturation": scored_rate, "pairs": pairs, "dropped": dropped,
             "max_backlog": max(r["max_backlog"] for r in runs), "max_pending": max(r["max_pending"] for r in runs),
+            "max_admin_ms": max(r["max_admin_ms"] for r in runs),
             "main_thread_busy": main_cpu / wall if wall else None, "main_cpu_us_per_pair": per_pair_us,
             "projected_pairs_per_core_s": projected, "envoy_cpu_us_per_request": env_cpu / reqs * 1e6 if reqs else None,
             "python_pairs_per_s": py_rate, "python_cpu_us_per_pair": py_cpu_us, "python_errors": py_errors,
             "compare_errors": sum(r["compare_errors"] for r in runs),
         })
         cap_rows.append([
-            kind, fmt(scored_rate), dropped, max(r["max_backlog"] for r in runs), fmt(100 * main_cpu / wall, 0) + "%",
+            f"{LABELS[path]}, /{path}", fmt(scored_rate), dropped, max(r["max_backlog"] for r in runs),
+            fmt(max(r["max_admin_ms"] for r in runs), 0), fmt(100 * main_cpu / wall, 0) + "%",
             fmt(per_pair_us), fmt(projected), fmt(py_rate), fmt(py_cpu_us), fmt_ratio(ratio(projected, py_rate)),
             fmt_ratio(ratio(scored_rate, py_rate)),
         ])
     cap_table = table([
-        "kind (path)", "c: pairs scored/s at saturation", "dropped", "max backlog", "main thread busy",
+        "kind, path", "c: pairs scored/s at saturation", "dropped", "max backlog", "slowest admin /stats, ms",
+        "main thread busy",
         "main-thread µs/pair", "c: projected pairs/s per core", "Python pairs/s (1 process)", "Python CPU µs/pair",
         "projected / Python", "at saturation / Python"], cap_rows)
 

@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -225,10 +226,16 @@ def markdown(m, a, b, started, elapsed, argv):
             "### The compare service's scoring capacity, next to a Python /compare service",
             "",
             "c's saturation runs push as many pairs as the proxy can; the compare service scores them on Envoy's "
-            "main thread. Shown: pairs scored per second, pairs dropped (`shadow_compare.rule.*.dropped`), the "
-            "highest `shadow_compare.backlog` seen (polled every 0.2 s), how busy the main thread was (its CPU "
-            "time from /proc over wall time), its CPU per pair (decoding, pairing and scoring records, plus "
-            "admin requests), and the capacity that CPU cost projects for one core. The Python service "
+            "main thread. For the three kinds above the proxy is the bottleneck on this machine, so one more "
+            "run per round, on c only, sends 2,000-token texts (`/generate_long`, the `generate` rule by prefix): "
+            "about 14 KB per body, where scoring costs more per pair than the proxy's work and the compare service "
+            "becomes the bottleneck. Shown: pairs scored per second (from the start of the run until the service "
+            "has scored all it was given), pairs dropped (`shadow_compare.rule.*.dropped`), the highest "
+            "`shadow_compare.backlog` seen and the slowest answer of the admin `/stats` (polled every 0.2 s; the "
+            "admin endpoint shares the main thread, so a slow answer means the main thread was starved and the "
+            "gauge read may come late), how busy the main thread was (its CPU time from /proc over wall time), its "
+            "CPU per pair (decoding, pairing and scoring records, plus admin requests), and the capacity that CPU "
+            "cost projects for one core. The Python service "
             "(`bench/py_compare_service.py`: FastAPI + uvicorn, one process, receiving both responses in one "
             f"POST and scoring with rouge-score / numpy / json) is saturated by wrk with {s['service_conns']} "
             f"connections, {s['service_seconds']} s per run, {s['service_rounds']} rounds, median shown.",
@@ -282,14 +289,17 @@ def capacity_notes(b):
     for c in b["capacity"]:
         if c["dropped"] == 0 and c["max_backlog"] == 0:
             notes.append(
-                f"- {c['kind']}: nothing dropped and no backlog at the highest rate this machine's proxy reached "
+                f"- {c['label']}: nothing dropped and no backlog at the highest rate this machine's proxy reached "
                 f"({c['pairs_per_s_at_saturation']:,.0f} pairs/s, main thread {100 * c['main_thread_busy']:.0f}% "
                 "busy): the compare service's capacity is above it; the projection is what one core would score."
             )
         else:
             notes.append(
-                f"- {c['kind']}: {c['dropped']} pairs dropped, backlog up to {c['max_backlog']}: the compare service "
-                f"was saturated at about {c['pairs_per_s_at_saturation']:,.0f} pairs/s."
+                f"- {c['label']}: {c['dropped']:,} pairs dropped: the compare service was the bottleneck; it scored "
+                f"{c['pairs_per_s_at_saturation']:,.0f} pairs/s sustained (main thread "
+                f"{100 * c['main_thread_busy']:.0f}% busy). The admin endpoint, on the same thread, took up to "
+                f"{c['max_admin_ms']:,.0f} ms to answer, so the backlog gauge was read late (highest read: "
+                f"{c['max_backlog']})."
             )
     return notes + [""]
 
@@ -314,6 +324,8 @@ def main():
     g.add_argument("--service-conns", type=int, default=4)
     g.add_argument("--port-base", type=int, default=18300)
     args = p.parse_args()
+    # A SIGTERM (make interrupted, a CI time-out) unwinds like Ctrl-C, so every started process is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()

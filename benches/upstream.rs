@@ -3,17 +3,16 @@
 //!     cargo bench --bench upstream -- --port 18301 --role primary --dir bench/generated/upstream
 //!
 //! HTTP/1.1 with keep-alive, one thread per connection (std only). `POST|GET /<name>...` answers 200 with
-//! the bytes of `<dir>/<role>_<name>.json` read at startup (`embed`, `generate`, `classify`); `/healthz`
-//! answers `ok`; anything else 404. `--role sink` needs no files and answers 200 `{}` to everything. Request
-//! bodies (content-length or chunked) are read and discarded.
-//! Runs until killed.
+//! the bytes of `<dir>/<role>_<name>.json` read at startup (`embed`, `generate`, `generate_long`,
+//! `classify`); `/healthz` answers `ok`; anything else 404. `--role sink` needs no files and answers 200 `{}`
+//! to everything. Request bodies (content-length or chunked) are read and discarded. Runs until killed.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 
-const PATHS: [&str; 3] = ["embed", "generate", "classify"];
+const PATHS: [&str; 4] = ["embed", "generate", "generate_long", "classify"];
 
 fn response(status: &str, body: &[u8]) -> Vec<u8> {
     let mut out = format!(
