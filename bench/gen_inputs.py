@@ -324,7 +324,7 @@ def main(argv=None):
     for name, body in upstream_bodies(rng).items():
         with open(os.path.join(args.out, "upstream", name), "w") as f:
             json.dump(body, f)
-    print(f"inputs written to {args.out}")
+    print(f"inputs written to {os.path.relpath(args.out)}")
 
 
 if __name__ == "__main__":
