@@ -66,16 +66,17 @@ def find_wrk(log):
     raise RuntimeError("Part B needs wrk: install it with `apt-get install -y wrk` (Debian/Ubuntu), then re-run")
 
 
-def ports_from(base):
-    ports = {
-        "primary": base + 1, "shadow": base + 2, "sink": base + 3, "python": base + 10,
-        **{f"listen_{c}": base + 80 + i for i, c in enumerate(CONFIGS)},
-        **{f"admin_{c}": base + 90 + i for i, c in enumerate(CONFIGS)},
-    }
-    busy = [f"{k}={p}" for k, p in ports.items() if not port_free(p)]
-    if busy:
-        raise RuntimeError(f"ports in use on 127.0.0.1: {', '.join(busy)} (choose another block: --port-base)")
-    return ports
+def ports_from(base, tries=10):
+    """The bench's ports: the first block of 100 from `base` on whose ports nothing listens."""
+    for block in range(base, base + 100 * tries, 100):
+        ports = {
+            "primary": block + 1, "shadow": block + 2, "sink": block + 3, "python": block + 10,
+            **{f"listen_{c}": block + 80 + i for i, c in enumerate(CONFIGS)},
+            **{f"admin_{c}": block + 90 + i for i, c in enumerate(CONFIGS)},
+        }
+        if all(port_free(p) for p in ports.values()):
+            return ports
+    raise RuntimeError(f"no free block of ports on 127.0.0.1 from {base} (choose another: --port-base)")
 
 
 def walk(node, fn):
@@ -228,7 +229,7 @@ class GaugePoller:
 def run(args, bins, wasm, log):
     wrk = Wrk(find_wrk(log))
     v = subprocess.run([wrk.exe, "-v"], capture_output=True, text=True)
-    wrk_version = (v.stdout + v.stderr).splitlines()[:1]
+    wrk_version = [line.split(" Copyright")[0] for line in (v.stdout + v.stderr).splitlines()[:1]]
     ports = ports_from(args.port_base)
     work = os.path.join(GENERATED, "proxy")
     logs = os.path.join(work, "logs")
