@@ -132,14 +132,21 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
+class Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of new connections from Envoy overflows it, the
+    # kernel drops SYNs, and Envoy's 1 s connect timeout fires before the retransmission. That would be a
+    # fault of the test server, not of the shadow a test scripts.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--role", choices=["primary", "shadow", "shadow2"], required=True)
     args = p.parse_args()
     Handler.role = args.role
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", args.port), Handler)
     print(f"model_server {args.role} on 127.0.0.1:{args.port}", flush=True)
     try:
         server.serve_forever()
