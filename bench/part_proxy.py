@@ -233,6 +233,7 @@ def run(args, bins, wasm, log):
     ports = ports_from(args.port_base)
     work = os.path.join(GENERATED, "proxy")
     logs = os.path.join(work, "logs")
+    shutil.rmtree(logs, ignore_errors=True)  # Envoy appends to its --log-path: start each run afresh
     os.makedirs(logs, exist_ok=True)
     bodies_dir = os.path.join(GENERATED, "upstream")
     with open(os.path.join(ROOT, "envoy", "envoy.yaml")) as f:
@@ -285,9 +286,14 @@ def run(args, bins, wasm, log):
         log(f"  upstreams and Envoys a, b, c up ({envoy_version})")
         rss_idle = {which: proc_status(envoys[which].pid) for which in CONFIGS}
         # Warm-up: connection pools, V8's tiers, the allocators' arenas.
+        before = admin_stats(ports["admin_c"])
         for which in CONFIGS:
             for path in KINDS:
                 wrk.run("warmup", f"http://127.0.0.1:{ports[f'listen_{which}']}", scripts[(path, "sat")], 1, 8)
+        drain(ports["admin_c"])
+        warmup_dropped = {p: rule_delta(before, admin_stats(ports["admin_c"]), p, ".dropped") for p in KINDS}
+        if any(warmup_dropped.values()):
+            log(f"  c dropped pairs during the warm-up: {warmup_dropped}")
 
         results = {}  # (path, mode, config) -> [per-round wrk result]
         capacity = {path: [] for path in list(KINDS) + list(PROBES)}
@@ -306,6 +312,11 @@ def run(args, bins, wasm, log):
                             res = measure_compare(wrk, url, scripts[(path, mode)], seconds, conns, pid,
                                                   ports["admin_c"], path)
                             capacity[path].append(res)
+                        elif which == "c":
+                            before = admin_stats(ports["admin_c"])
+                            res = wrk.run(mode, url, scripts[(path, mode)], seconds, conns)
+                            drain(ports["admin_c"])
+                            res["dropped"] = rule_delta(before, admin_stats(ports["admin_c"]), path, ".dropped")
                         else:
                             res = wrk.run(mode, url, scripts[(path, mode)], seconds, conns)
                         if which == "c":
@@ -352,15 +363,22 @@ def run(args, bins, wasm, log):
     finally:
         procs.stop_all()
 
-    return report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk, commands, envoy_version,
-                  wrk_version)
+    out = report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk, commands, envoy_version,
+                 wrk_version)
+    out["warmup_dropped"] = warmup_dropped
+    return out
+
+
+def rule_delta(before, after, path, suffix):
+    """How much the per-rule stats ending in `suffix` rose, summed over shadows, for the rule serving `path`."""
+    rule = "generate" if path == "generate_long" else path
+    prefix = f"wasmcustom.shadow_compare.rule.{rule}."
+    return sum(v - before.get(k, 0) for k, v in after.items() if k.startswith(prefix) and k.endswith(suffix))
 
 
 def measure_compare(wrk, url, script, seconds, conns, pid, admin_port, path, drain_s=5.0):
     """A saturation run on c that also reads what the compare service did meanwhile, until it has scored
     what it was given (the wall time includes that drain)."""
-    rule = "generate" if path == "generate_long" else path
-    prefix = f"wasmcustom.shadow_compare.rule.{rule}."
     before = admin_stats(admin_port)
     main0, all0 = cpu_seconds(pid, pid), cpu_seconds(pid)
     t0 = time.monotonic()
@@ -372,7 +390,7 @@ def measure_compare(wrk, url, script, seconds, conns, pid, admin_port, path, dra
     after = admin_stats(admin_port)
 
     def delta(suffix):
-        return sum(after.get(k, 0) - before.get(k, 0) for k in after if k.startswith(prefix) and k.endswith(suffix))
+        return rule_delta(before, after, path, suffix)
 
     res.update({
         "pairs": delta(".pairs"),
@@ -415,6 +433,7 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
         med[key] = {m: median([r[m] for r in runs]) for m in ("p50", "p99", "p999", "rps", "envoy_cpu_us_per_req",
                                                              "main_cpu_us_per_req")}
         med[key]["errors"] = sum(r["errors"] for r in runs)
+        med[key]["dropped"] = sum(r["dropped"] for r in runs) if key[2] == "c" else None
         med[key]["n"] = len(runs)
 
     lat_rows, ratio_rows, goals = [], [], []
@@ -425,7 +444,7 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
                 lat_rows.append([f"/{path}", mode, CONFIG_NAMES[which], fmt(m["rps"]), fmt(m["p50"] / 1000, 3),
                                  fmt(m["p99"] / 1000, 3), fmt(m["p999"] / 1000, 3),
                                  f'{fmt(m["envoy_cpu_us_per_req"])} ({fmt(m["main_cpu_us_per_req"])})',
-                                 m["errors"], m["n"]])
+                                 m["errors"], "—" if m["dropped"] is None else m["dropped"], m["n"]])
             a, b, c = (med[(path, mode, w)] for w in CONFIGS)
             cb_p99, ca_p99 = ratio(c["p99"], b["p99"]), ratio(c["p99"], a["p99"])
             cb_rps, ca_rps = ratio(c["rps"], b["rps"]), ratio(c["rps"], a["rps"])
@@ -441,7 +460,7 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
                 goals.append((f"/{path} saturation: (c)/(b) p99 ≤ 1.05", cb_p99, cb_p99 is not None and cb_p99 <= 1.05))
 
     latency_table = table(["path", "load", "config", "req/s", "p50 ms", "p99 ms", "p99.9 ms",
-                           "Envoy CPU µs/req (main thread)", "errors", "rounds"],
+                           "Envoy CPU µs/req (main thread)", "errors", "pairs dropped", "rounds"],
                           lat_rows)
     ratio_table = table(["path", "load", "c/b p50", "c/b p99", "c/b p99.9", "c/b req/s", "c/a p50", "c/a p99",
                          "c/a p99.9", "c/a req/s"], ratio_rows)

@@ -206,7 +206,8 @@ def markdown(m, a, b, started, elapsed, argv):
             f"mode, so the rate is near-fixed and is shown), {s['paced_seconds']} s per run. **sat** (saturation): "
             f"{s['sat_conns']} connections, no pause, {s['sat_seconds']} s per run. For each path and load the three "
             f"Envoys run back to back, the order rotating each round; {s['rounds']} rounds; medians over rounds. "
-            "Latency is wrk's (client side, closed loop). Envoy CPU µs/req: user+system CPU of the whole Envoy "
+            "Latency is wrk's (client side, closed loop). Pairs dropped: c's `shadow_compare.rule.<rule>.*.dropped` "
+            "over the run, summed over rounds. Envoy CPU µs/req: user+system CPU of the whole Envoy "
             "process (all threads) during the run, per request, and in brackets that of its main thread, where "
             "c's compare service runs (for c it includes draining the scoring backlog after the run). wrk, the upstreams and the three Envoys share the machine's cores, so saturation "
             "throughput is a whole-machine number.",
@@ -286,6 +287,10 @@ def summary(a, b):
 
 def capacity_notes(b):
     notes = []
+    if any(b.get("warmup_dropped", {}).values()):
+        dropped = ", ".join(f"/{p} {n:,}" for p, n in b["warmup_dropped"].items() if n)
+        notes.append(f"- During the 1 s warm-up runs right after start-up, c dropped pairs ({dropped}): the compare "
+                     "service's code is not yet at V8's optimising tier then. Those runs are not in the tables.")
     for c in b["capacity"]:
         if c["dropped"] == 0 and c["max_backlog"] == 0:
             notes.append(
