@@ -289,8 +289,8 @@ def capacity_notes(b):
     notes = []
     if any(b.get("warmup_dropped", {}).values()):
         dropped = ", ".join(f"/{p} {n:,}" for p, n in b["warmup_dropped"].items() if n)
-        notes.append(f"- During the 1 s warm-up runs right after start-up, c dropped pairs ({dropped}): the compare "
-                     "service's code is not yet at V8's optimising tier then. Those runs are not in the tables.")
+        notes.append(f"- During the 1 s warm-up runs right after start-up (8 connections), c dropped pairs "
+                     f"({dropped}). Warm-up runs are not in the tables.")
     for c in b["capacity"]:
         if c["dropped"] == 0 and c["max_backlog"] == 0:
             notes.append(
