@@ -6,7 +6,7 @@ ENVOY := $(VENV)/bin/envoy
 WASM := target/wasm32-wasip1/release/shadow_compare.wasm
 CLI := target/release/shadow-compare
 
-.PHONY: fuzz fuzz-smoke fuzz-tool all wasm wasm-fault cli venv bench-venv test test-native test-wasm-build lint validate test-e2e bench demo demo-up clean
+.PHONY: fuzz fuzz-smoke fuzz-tool all wasm wasm-fault cli venv bench-venv test test-native test-wasm-build lint validate test-e2e bench soak demo demo-up clean
 
 all: wasm cli
 
@@ -52,6 +52,10 @@ test: lint test-native validate test-e2e
 
 bench: wasm cli bench-venv
 	$(PY) bench/run.py
+
+# Not part of `make test`: 100,000 requests at a steady rate with 30% shadow failures (needs `wrk`).
+soak: wasm cli venv
+	$(PY) tests/soak/soak.py
 
 demo: wasm cli venv
 	$(PY) demo/demo.py
