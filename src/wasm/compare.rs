@@ -1,7 +1,9 @@
 //! The compare service's glue: a singleton `envoy.bootstrap.wasm` service on Envoy's main thread.
 //!
-//! It registers the queue the captures write to, drains it whenever Envoy says it is ready, and scores in
-//! slices of at most `slice_ms` so the main thread (admin, xDS) never waits long. A tick expires pairs and
+//! It registers the queue the captures write to, drains it whenever Envoy says it is ready (cheap: decode
+//! and pair), and scores in slices of at most `slice_ms`, each followed by at least as long without
+//! scoring. Envoy runs many queued callbacks back to back; without the gap, one slice per callback kept the
+//! main thread busy for seconds under load and the admin endpoint stalled. A tick expires pairs and
 //! scores what the last slice left.
 
 use super::host;
@@ -19,6 +21,8 @@ pub struct CompareService {
     in_flight: usize,
     samples_sent: u32,
     samples_failed: u32,
+    /// No scoring slice starts before this time (µs): the main thread's share for everything else.
+    next_slice_us: u64,
 }
 
 impl CompareService {
@@ -32,7 +36,7 @@ impl CompareService {
         let mut m = host::HostMetrics;
         let samples_sent = m.define(MetricKind::Counter, stats::SAMPLES_SENT)?;
         let samples_failed = m.define(MetricKind::Counter, stats::SAMPLES_FAILED)?;
-        Ok(CompareService { comparator, queue, in_flight: 0, samples_sent, samples_failed })
+        Ok(CompareService { comparator, queue, in_flight: 0, samples_sent, samples_failed, next_slice_us: 0 })
     }
 
     pub fn on_queue_ready(&mut self, queue: u32) {
@@ -63,11 +67,16 @@ impl CompareService {
     }
 
     fn run_slice(&mut self) {
-        if self.comparator.backlog() == 0 {
+        let start = host::now_us();
+        if self.comparator.backlog() == 0 || start < self.next_slice_us {
             return;
         }
-        let deadline = host::now_us().saturating_add(self.comparator.config().slice_ms * 1_000);
-        let scored = self.comparator.run_jobs(host::now_us() / 1_000, &mut host::HostMetrics, &mut || host::now_us() >= deadline);
+        let slice_us = self.comparator.config().slice_ms * 1_000;
+        let deadline = start.saturating_add(slice_us);
+        let scored = self.comparator.run_jobs(start / 1_000, &mut host::HostMetrics, &mut || host::now_us() >= deadline);
+        let end = host::now_us();
+        // A gap as long as the slice took: scoring gets at most half of the main thread.
+        self.next_slice_us = end.saturating_add(end.saturating_sub(start).min(slice_us));
         for body in scored.into_iter().filter_map(|s| s.sample) {
             self.send_sample(&body);
         }
