@@ -28,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -119,6 +120,11 @@ def rule_stat(rule: str, metric: str) -> str:
     return f"wasmcustom.shadow_compare.rule.{rule}.shadow.{SHADOW}.{metric}"
 
 
+def loadavg() -> float:
+    """The machine's 1-minute load average: context for latency figures on a shared machine."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 def rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -159,15 +165,22 @@ class Sampler(threading.Thread):
         self.halt = threading.Event()
         self.t0 = time.monotonic()
 
+    # Only what the table shows, and no histograms: the admin handler runs on the main thread, next to the
+    # compare service, and must not become the load it measures.
+    QUERY = "/stats?" + urllib.parse.urlencode({"format": "json", "type": "All", "filter": (
+        r"^(http\.ingress\.downstream_rq_completed|wasmcustom\.shadow_compare\.(pending|backlog|records))$")})
+
     def sample(self) -> dict:
-        s = self.envoy.stats("")
+        t = time.monotonic()
+        s = {x["name"]: x["value"] for x in json.loads(self.envoy.admin(self.QUERY))["stats"] if "value" in x}
         return {
-            "t": time.monotonic() - self.t0,
+            "t": t - self.t0,
             "rss_mb": rss_kb(self.envoy.pid) / 1024,
             "served": s.get("http.ingress.downstream_rq_completed", 0),
             "pending": s.get(wasm_stat("pending"), 0),
             "backlog": s.get(wasm_stat("backlog"), 0),
             "records": s.get(wasm_stat("records"), 0),
+            "admin_ms": (time.monotonic() - t) * 1000,
         }
 
     def run(self):
@@ -238,6 +251,7 @@ def main() -> int:
         print(f"{args.requests} requests at ~{args.rate:g}/s over {args.connections} connections, shadow faults "
               f"{'30%' if args.faults else 'off'} (wrk runs at most {duration_s} s)", flush=True)
         started = time.monotonic()
+        load_before = loadavg()
         run = subprocess.Popen([wrk, "-t", str(args.threads), "-c", str(args.connections), "-d", f"{duration_s}s",
                                 "--timeout", "10s", "-s", str(script), f"http://127.0.0.1:{envoy.port}/"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -252,6 +266,7 @@ def main() -> int:
             time.sleep(0.5)
         out, err = run.communicate(timeout=60)
         wrk_s = time.monotonic() - started
+        args.loadavg = (load_before, loadavg())
         lines = [line for line in out.splitlines() if line.startswith("SOAK_RESULT ")]
         if not lines:
             print(out, err)
@@ -287,18 +302,19 @@ def report(args, result: dict, wrk_s: float, rows: list[dict], stats: dict, max_
     book = ledger(stats)
     accounted = sum(book.values())
 
-    print("\n   t (s)   RSS (MB)   served   pending   backlog   records")
+    print("\n   t (s)   RSS (MB)   served   pending   backlog   records   admin (ms)")
     step = max(len(rows) // 40, 1)
     for i, r in enumerate(rows):
         if i % step == 0 or i == len(rows) - 1:
             print(f"{r['t']:8.0f} {r['rss_mb']:10.1f} {r['served']:8d} {r['pending']:9d} {r['backlog']:9d} "
-                  f"{r['records']:9d}")
+                  f"{r['records']:9d} {r['admin_ms']:12.1f}")
 
     figures = [
         ("requests served by the listener", f"{served}"),
         ("responses read by wrk", f"{result['responses']} (wrk counted {result['requests']} requests)"),
         ("steady rate (median per-second)", f"{steady} req/s"),
         ("load phase", f"{wrk_s:.0f} s"),
+        ("machine load average (1 min) before / after (2 cores)", "{:.1f} / {:.1f}".format(*args.loadavg)),
         ("client latency p50 / p99 / max", f"{result['p50_us'] / 1000:.1f} / {result['p99_us'] / 1000:.1f} / "
                                            f"{result['max_us'] / 1000:.1f} ms"),
         ("non-200 responses / wrong bodies", f"{result['non200']} / {result['wrong']}"),
