@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -284,10 +285,15 @@ def main() -> int:
         sampler.halt.set()
         sampler.join(timeout=5)
         stats = envoy.stats("")
-        return report(args, result, quota_s or wrk_s, sampler.rows, stats, max_pending, envoy)
+        code = report(args, result, quota_s or wrk_s, sampler.rows, stats, max_pending, envoy)
     finally:
         for p in reversed(procs):
             p.stop()
+    if code == 0:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"logs, config and samples kept in {workdir}")
+    return code
 
 
 def report(args, result: dict, wrk_s: float, rows: list[dict], stats: dict, max_pending: int, envoy) -> int:
