@@ -53,7 +53,7 @@ impl Capture {
         let Some(request_id) = request_id.filter(|id| !id.is_empty()) else {
             return (None, RequestDecision::NoRequestId);
         };
-        let record = Record {
+        let mut record = Record {
             request_id: request_id.to_string(),
             cluster: cluster.to_string(),
             method: method.to_string(),
@@ -61,7 +61,13 @@ impl Capture {
             start_ms: now_us / 1_000,
             ..Record::default()
         };
-        let started = (cfg.role == Role::Shadow).then(|| encode(&Record { outcome: Outcome::Started, ..record.clone() }));
+        // The marker is this record with another outcome: encode it in place rather than clone it.
+        let started = (cfg.role == Role::Shadow).then(|| {
+            record.outcome = Outcome::Started;
+            let marker = encode(&record);
+            record.outcome = Outcome::Complete;
+            marker
+        });
         let capture = Capture {
             record,
             max_body_bytes: cfg.max_body_bytes,
@@ -131,9 +137,6 @@ impl Capture {
         Some(encode(&self.record))
     }
 
-    pub fn is_finished(&self) -> bool {
-        self.finished
-    }
 }
 
 #[cfg(test)]
@@ -186,7 +189,7 @@ mod tests {
         b.on_response_headers(200, None);
         b.on_body_chunk(1, b"{");
         assert_eq!(decode(&b.finish(false, 10).unwrap()).unwrap().outcome, Outcome::Reset);
-        assert!(b.is_finished());
+        assert!(b.finish(true, 20).is_none(), "a record is enqueued once");
     }
 
     #[test]

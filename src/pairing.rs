@@ -31,12 +31,6 @@ pub enum Slot<T> {
     Closed,
 }
 
-impl<T> Slot<T> {
-    fn is_final(&self) -> bool {
-        matches!(self, Slot::Arrived(_) | Slot::Closed)
-    }
-}
-
 /// One request's sides.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry<T> {
@@ -44,7 +38,6 @@ pub struct Entry<T> {
     pub rule: usize,
     pub primary: Slot<T>,
     pub shadows: Vec<Slot<T>>,
-    opened_ms: u64,
     generation: u64,
     bytes: usize,
 }
@@ -149,7 +142,6 @@ impl<T> PairTable<T> {
                 rule,
                 primary: Slot::Empty,
                 shadows: (0..self.shadows).map(|_| Slot::Empty).collect(),
-                opened_ms: now_ms,
                 generation,
                 bytes: 0,
             };
@@ -243,18 +235,6 @@ impl<T> PairTable<T> {
                 self.closed.remove(&old);
             }
         }
-    }
-}
-
-impl<T> Entry<T> {
-    /// When the entry was opened.
-    pub fn opened_ms(&self) -> u64 {
-        self.opened_ms
-    }
-
-    /// Whether every side has its final record or was handed out.
-    pub fn all_final(&self) -> bool {
-        self.primary.is_final() && self.shadows.iter().all(Slot::is_final)
     }
 }
 
