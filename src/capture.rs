@@ -6,6 +6,7 @@
 //! parses or scores. The glue in `wasm::capture` feeds it host callbacks and enqueues what it returns.
 
 use crate::config::{CaptureConfig, Role};
+use crate::health::Admission;
 use crate::record::{encode, Outcome, Record};
 
 /// What the filter should do with a request, decided at request headers.
@@ -17,6 +18,9 @@ pub enum RequestDecision {
     NoRequestId,
     /// A shadow request whose method is not allowed: answer it locally, never send it on.
     Block,
+    /// The compare service has been silent past `compare_heartbeat_timeout_ms`: nothing is copied,
+    /// so nothing piles up in a queue no one drains.
+    CompareDown,
 }
 
 /// One exchange being captured.
@@ -27,16 +31,20 @@ pub struct Capture {
     started_us: u64,
     response_seen: bool,
     finished: bool,
+    /// The compare service's backlog was full at the start: copy no body, send a `Shed` record.
+    shed: bool,
 }
 
 impl Capture {
-    /// Starts a capture at request headers. `now_us` is wall-clock microseconds since the epoch.
+    /// Starts a capture at request headers. `now_us` is wall-clock microseconds since the epoch;
+    /// `admission` is what the compare service's heartbeat allows (see [`crate::health`]).
     ///
     /// ```
     /// use shadow_compare::capture::{Capture, RequestDecision};
     /// use shadow_compare::config::CaptureConfig;
+    /// use shadow_compare::health::Admission;
     /// let cfg = CaptureConfig::parse(br#"{"role": "shadow"}"#).unwrap();
-    /// let (_, d) = Capture::start(&cfg, Some("id-1"), "DELETE", "/embed", "shadow_model", 0);
+    /// let (_, d) = Capture::start(&cfg, Some("id-1"), "DELETE", "/embed", "shadow_model", 0, Admission::Capture);
     /// assert_eq!(d, RequestDecision::Block);
     /// ```
     pub fn start(
@@ -46,13 +54,18 @@ impl Capture {
         path: &str,
         cluster: &str,
         now_us: u64,
+        admission: Admission,
     ) -> (Option<Capture>, RequestDecision) {
+        // Blocking protects the outside world: it holds whatever the compare service's state.
         if cfg.role == Role::Shadow && !cfg.allowed_methods.iter().any(|m| m.eq_ignore_ascii_case(method)) {
             return (None, RequestDecision::Block);
         }
         let Some(request_id) = request_id.filter(|id| !id.is_empty()) else {
             return (None, RequestDecision::NoRequestId);
         };
+        if admission == Admission::CompareDown {
+            return (None, RequestDecision::CompareDown);
+        }
         let mut record = Record {
             request_id: request_id.to_string(),
             cluster: cluster.to_string(),
@@ -74,6 +87,7 @@ impl Capture {
             started_us: now_us,
             response_seen: false,
             finished: false,
+            shed: admission == Admission::Shed,
         };
         (Some(capture), RequestDecision::Capture { started })
     }
@@ -87,19 +101,25 @@ impl Capture {
 
     /// How many bytes of a `chunk_len`-byte chunk to copy: the glue asks the host for no more than this.
     pub fn wanted(&self, chunk_len: usize) -> usize {
+        if self.shed {
+            return 0;
+        }
         chunk_len.min(self.max_body_bytes.saturating_sub(self.record.body.len()))
     }
 
     /// A response body chunk of `chunk_len` bytes, of which `copied` were copied (see [`Capture::wanted`]).
     pub fn on_body_chunk(&mut self, chunk_len: usize, copied: &[u8]) {
         self.record.body.extend_from_slice(copied);
-        if chunk_len > copied.len() {
+        if chunk_len > copied.len() && !self.shed {
             self.record.outcome = Outcome::Truncated;
         }
     }
 
     /// How many request body bytes to copy for samples (0 unless configured).
     pub fn wanted_request(&self, cfg: &CaptureConfig, chunk_len: usize) -> usize {
+        if self.shed {
+            return 0;
+        }
         chunk_len.min(cfg.max_request_body_bytes.saturating_sub(self.record.request_body.len()))
     }
 
@@ -114,9 +134,10 @@ impl Capture {
     /// ```
     /// use shadow_compare::capture::Capture;
     /// use shadow_compare::config::CaptureConfig;
+    /// use shadow_compare::health::Admission;
     /// use shadow_compare::record::{decode, Outcome};
     /// let cfg = CaptureConfig::parse(br#"{"role": "primary", "max_body_bytes": 4}"#).unwrap();
-    /// let (c, _) = Capture::start(&cfg, Some("id-1"), "POST", "/embed", "prod", 1_000_000);
+    /// let (c, _) = Capture::start(&cfg, Some("id-1"), "POST", "/embed", "prod", 1_000_000, Admission::Capture);
     /// let mut c = c.unwrap();
     /// c.on_response_headers(200, None);
     /// let want = c.wanted(6);
@@ -133,6 +154,8 @@ impl Capture {
         self.record.latency_us = now_us.saturating_sub(self.started_us);
         if !complete {
             self.record.outcome = if self.response_seen { Outcome::Reset } else { Outcome::NoResponse };
+        } else if self.shed {
+            self.record.outcome = Outcome::Shed;
         }
         Some(encode(&self.record))
     }
@@ -150,7 +173,7 @@ mod tests {
 
     #[test]
     fn primary_captures_without_marker() {
-        let (c, d) = Capture::start(&cfg(r#"{"role": "primary"}"#), Some("r1"), "POST", "/embed", "prod", 5_000);
+        let (c, d) = Capture::start(&cfg(r#"{"role": "primary"}"#), Some("r1"), "POST", "/embed", "prod", 5_000, Admission::Capture);
         assert_eq!(d, RequestDecision::Capture { started: None });
         let mut c = c.unwrap();
         c.on_response_headers(200, Some(" GZIP "));
@@ -171,21 +194,21 @@ mod tests {
     #[test]
     fn shadow_sends_a_started_marker_and_blocks_methods() {
         let c = cfg(r#"{"role": "shadow"}"#);
-        let (_, d) = Capture::start(&c, Some("r1"), "post", "/embed", "v2", 0);
+        let (_, d) = Capture::start(&c, Some("r1"), "post", "/embed", "v2", 0, Admission::Capture);
         let RequestDecision::Capture { started: Some(marker) } = d else { panic!("{d:?}") };
         let m = decode(&marker).unwrap();
         assert_eq!((m.outcome, m.request_id.as_str(), m.cluster.as_str()), (Outcome::Started, "r1", "v2"));
-        assert_eq!(Capture::start(&c, Some("r1"), "PUT", "/embed", "v2", 0).1, RequestDecision::Block);
-        assert_eq!(Capture::start(&c, None, "GET", "/embed", "v2", 0).1, RequestDecision::NoRequestId);
-        assert_eq!(Capture::start(&c, Some(""), "GET", "/embed", "v2", 0).1, RequestDecision::NoRequestId);
+        assert_eq!(Capture::start(&c, Some("r1"), "PUT", "/embed", "v2", 0, Admission::Capture).1, RequestDecision::Block);
+        assert_eq!(Capture::start(&c, None, "GET", "/embed", "v2", 0, Admission::Capture).1, RequestDecision::NoRequestId);
+        assert_eq!(Capture::start(&c, Some(""), "GET", "/embed", "v2", 0, Admission::Capture).1, RequestDecision::NoRequestId);
     }
 
     #[test]
     fn early_close_is_no_response_or_reset() {
         let c = cfg(r#"{"role": "shadow"}"#);
-        let mut a = Capture::start(&c, Some("a"), "GET", "/", "v2", 0).0.unwrap();
+        let mut a = Capture::start(&c, Some("a"), "GET", "/", "v2", 0, Admission::Capture).0.unwrap();
         assert_eq!(decode(&a.finish(false, 10).unwrap()).unwrap().outcome, Outcome::NoResponse);
-        let mut b = Capture::start(&c, Some("b"), "GET", "/", "v2", 0).0.unwrap();
+        let mut b = Capture::start(&c, Some("b"), "GET", "/", "v2", 0, Admission::Capture).0.unwrap();
         b.on_response_headers(200, None);
         b.on_body_chunk(1, b"{");
         assert_eq!(decode(&b.finish(false, 10).unwrap()).unwrap().outcome, Outcome::Reset);
@@ -193,9 +216,33 @@ mod tests {
     }
 
     #[test]
+    fn compare_down_copies_nothing_but_still_blocks() {
+        let c = cfg(r#"{"role": "shadow"}"#);
+        let (cap, d) = Capture::start(&c, Some("a"), "POST", "/", "v2", 0, Admission::CompareDown);
+        assert!(cap.is_none());
+        assert_eq!(d, RequestDecision::CompareDown);
+        assert_eq!(Capture::start(&c, Some("a"), "PUT", "/", "v2", 0, Admission::CompareDown).1, RequestDecision::Block);
+    }
+
+    #[test]
+    fn shed_keeps_status_and_latency_but_no_body() {
+        let c = cfg(r#"{"role": "primary", "max_request_body_bytes": 100}"#);
+        let mut cap = Capture::start(&c, Some("a"), "POST", "/", "p", 1_000, Admission::Shed).0.unwrap();
+        assert_eq!(cap.wanted_request(&c, 10), 0);
+        assert_eq!(cap.wanted(10), 0);
+        cap.on_response_headers(200, None);
+        cap.on_body_chunk(10, b"");
+        let r = decode(&cap.finish(true, 3_000).unwrap()).unwrap();
+        assert_eq!((r.outcome, r.status, r.latency_us, r.body.len()), (Outcome::Shed, 200, 2_000, 0));
+        // A failure is still a failure: errors are counted whether or not the pair would be scored.
+        let mut cap = Capture::start(&c, Some("b"), "POST", "/", "p", 0, Admission::Shed).0.unwrap();
+        assert_eq!(decode(&cap.finish(false, 1).unwrap()).unwrap().outcome, Outcome::NoResponse);
+    }
+
+    #[test]
     fn body_copy_stops_at_the_bound() {
         let c = cfg(r#"{"role": "primary", "max_body_bytes": 5}"#);
-        let mut cap = Capture::start(&c, Some("a"), "GET", "/", "p", 0).0.unwrap();
+        let mut cap = Capture::start(&c, Some("a"), "GET", "/", "p", 0, Admission::Capture).0.unwrap();
         assert_eq!(cap.wanted(3), 3);
         cap.on_body_chunk(3, b"abc");
         assert_eq!(cap.wanted(3), 2);

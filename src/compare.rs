@@ -337,7 +337,9 @@ impl Comparator {
             }
             return;
         }
-        if self.jobs.len() >= self.cfg.max_backlog {
+        // A side captured without its body (the backlog was full when it started) is shed like a pair
+        // that finds the backlog full now: errors, latency and status were counted above all the same.
+        if primary.outcome == Outcome::Shed || s.outcome == Outcome::Shed || self.jobs.len() >= self.cfg.max_backlog {
             return self.count(m, rule, shadow, |s| s.dropped);
         }
         self.jobs.push_back(Job { rule, shadow, primary, shadow_record: s });
@@ -662,6 +664,29 @@ mod tests {
         c.on_item(&rec("c", "prod", 200, Outcome::Complete, "1"), 0, &mut m);
         assert_eq!(stat(&m, "v2", "dropped"), 1);
         assert_eq!(m.value(stats::LATE), 1);
+    }
+
+    #[test]
+    fn a_side_shed_at_capture_is_dropped_after_errors_and_latency_are_counted() {
+        let (mut c, mut m) = setup();
+        let mut both = |id: &str, primary: Vec<u8>, v2: Vec<u8>| {
+            c.on_item(&rec(id, "v2", 0, Outcome::Started, ""), 0, &mut m);
+            c.on_item(&rec(id, "v3", 0, Outcome::Started, ""), 0, &mut m);
+            c.on_item(&primary, 0, &mut m);
+            c.on_item(&v2, 0, &mut m);
+            c.on_item(&rec(id, "v3", 200, Outcome::Complete, r#"{"label": "x"}"#), 0, &mut m);
+        };
+        both("a", rec("a", "prod", 200, Outcome::Shed, ""), rec("a", "v2", 200, Outcome::Complete, r#"{"label": "x"}"#));
+        both("b", rec("b", "prod", 200, Outcome::Complete, r#"{"label": "x"}"#), rec("b", "v2", 200, Outcome::Shed, ""));
+        both("c", rec("c", "prod", 200, Outcome::Complete, r#"{"label": "x"}"#), rec("c", "v2", 503, Outcome::Shed, ""));
+        both("d", rec("d", "prod", 200, Outcome::Shed, ""), rec("d", "v2", 404, Outcome::Complete, ""));
+        assert_eq!(stat(&m, "v2", "dropped"), 2, "a and b");
+        assert_eq!(stat(&m, "v2", "shadow_errors"), 1, "c: a 5xx counts whether or not the body was copied");
+        assert_eq!((stat(&m, "v2", "status_mismatch"), stat(&m, "v2", "pairs")), (1, 1), "d");
+        assert_eq!(stat(&m, "v3", "dropped"), 2, "a and d: the primary was shed for every shadow");
+        assert_eq!(c.backlog(), 2, "b and c for v3");
+        assert_eq!(m.samples(&stats::rule_stat("cls", "v2", stats::SHADOW_LATENCY_MS)).len(), 3);
+        assert_eq!(c.pending(), 0);
     }
 
     #[test]

@@ -22,6 +22,10 @@ pub const DEFAULT_PAIR_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
 pub const DEFAULT_MAX_BACKLOG: usize = 1_000;
 pub const DEFAULT_SLICE_MS: u64 = 10;
+/// Captures stop capturing after this long without a heartbeat from the compare service (see `health`).
+pub const DEFAULT_COMPARE_HEARTBEAT_TIMEOUT_MS: u64 = 2_000;
+/// Below this, an ordinary pause of the main thread (a config push, a large admin dump) would read as death.
+pub const MIN_COMPARE_HEARTBEAT_TIMEOUT_MS: u64 = 500;
 pub const DEFAULT_STRIP_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 pub const DEFAULT_ALLOWED_METHODS: [&str; 2] = ["GET", "POST"];
 
@@ -79,6 +83,7 @@ struct RawCapture {
     max_request_body_bytes: Option<usize>,
     strip_headers: Option<Vec<String>>,
     allowed_methods: Option<Vec<String>>,
+    compare_heartbeat_timeout_ms: Option<u64>,
 }
 
 /// The capture filter's validated configuration.
@@ -95,6 +100,8 @@ pub struct CaptureConfig {
     pub strip_headers: Vec<String>,
     /// Uppercased methods a shadow may receive; others are answered locally.
     pub allowed_methods: Vec<String>,
+    /// Stop capturing when the compare service's newest heartbeat is older than this.
+    pub compare_heartbeat_timeout_ms: u64,
 }
 
 impl CaptureConfig {
@@ -166,6 +173,14 @@ impl CaptureConfig {
                 out
             }
         };
+        let compare_heartbeat_timeout_ms =
+            raw.compare_heartbeat_timeout_ms.unwrap_or(DEFAULT_COMPARE_HEARTBEAT_TIMEOUT_MS);
+        if !(MIN_COMPARE_HEARTBEAT_TIMEOUT_MS..=3_600_000).contains(&compare_heartbeat_timeout_ms) {
+            return Err(ConfigError::new(
+                "compare_heartbeat_timeout_ms",
+                format!("must be between {MIN_COMPARE_HEARTBEAT_TIMEOUT_MS} and 3600000"),
+            ));
+        }
         Ok(CaptureConfig {
             role,
             compare_vm_id,
@@ -174,6 +189,7 @@ impl CaptureConfig {
             max_request_body_bytes,
             strip_headers,
             allowed_methods,
+            compare_heartbeat_timeout_ms,
         })
     }
 }
@@ -695,6 +711,10 @@ mod tests {
              "strip_headers[1]: 'bad header' is not an HTTP header name"),
             (r#"{"role": "shadow", "allowed_methods": ["GET", "P0ST"]}"#, "allowed_methods[1]: 'P0ST' is not an HTTP method"),
             (r#"{"role": "shadow", "compare_vm_id": ""}"#, "compare_vm_id: must not be empty"),
+            (
+                r#"{"role": "shadow", "compare_heartbeat_timeout_ms": 100}"#,
+                "compare_heartbeat_timeout_ms: must be between 500 and 3600000",
+            ),
             (r#"{"role": "shadow", "queue": ""}"#, "queue: must not be empty"),
         ];
         for (json, want) in cases {

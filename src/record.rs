@@ -20,6 +20,9 @@ pub enum Outcome {
     Reset,
     /// No response at all: connect failure, upstream timeout, or reset before headers.
     NoResponse,
+    /// The response ended normally, but its body was not copied: the compare service's backlog was full
+    /// when the request started (see `health`), so the pair is counted `dropped` rather than scored.
+    Shed,
 }
 
 impl Outcome {
@@ -30,6 +33,7 @@ impl Outcome {
             Outcome::Truncated => 2,
             Outcome::Reset => 3,
             Outcome::NoResponse => 4,
+            Outcome::Shed => 5,
         }
     }
 
@@ -40,6 +44,7 @@ impl Outcome {
             2 => Outcome::Truncated,
             3 => Outcome::Reset,
             4 => Outcome::NoResponse,
+            5 => Outcome::Shed,
             _ => return None,
         })
     }
@@ -227,7 +232,7 @@ mod tests {
     fn round_trips_every_field() {
         let r = sample();
         assert_eq!(decode(&encode(&r)), Ok(r));
-        for o in [Outcome::Started, Outcome::Complete, Outcome::Truncated, Outcome::Reset, Outcome::NoResponse] {
+        for o in [Outcome::Started, Outcome::Complete, Outcome::Truncated, Outcome::Reset, Outcome::NoResponse, Outcome::Shed] {
             let r = Record { outcome: o, ..sample() };
             assert_eq!(decode(&encode(&r)).map(|d| d.outcome), Ok(o));
         }

@@ -77,6 +77,13 @@ pub const CAPTURE_BLOCKED: &str = "shadow_compare.capture.blocked";
 /// Counter (capture): requests without `x-request-id` (cannot be paired; not captured).
 pub const CAPTURE_NO_REQUEST_ID: &str = "shadow_compare.capture.no_request_id";
 
+/// Counter (capture): requests not captured because the compare service's heartbeat is older than
+/// `compare_heartbeat_timeout_ms` (its VM died, or the main thread is stuck): nothing piles up unread.
+pub const CAPTURE_COMPARE_DOWN: &str = "shadow_compare.capture.compare_down";
+/// Counter (capture): responses captured without their body because the compare service's backlog was
+/// full; the compare service counts those pairs `dropped`.
+pub const CAPTURE_SHED: &str = "shadow_compare.capture.shed";
+
 /// The full name of a per-rule, per-shadow stat.
 ///
 /// ```

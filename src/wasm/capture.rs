@@ -7,6 +7,7 @@
 use super::host;
 use crate::capture::{Capture, RequestDecision};
 use crate::config::{CaptureConfig, Role};
+use crate::health::{self, Admission, HeartbeatView, Poll};
 use crate::stats::{self, MetricKind, Metrics};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -18,21 +19,70 @@ pub struct CaptureShared {
     pub cfg: CaptureConfig,
     /// Resolved lazily: the compare service may register its queue after workers start.
     queue: Cell<Option<u32>>,
+    heartbeat_queue_name: String,
+    heartbeat_queue: Cell<Option<u32>>,
+    /// What this worker's plugin last learned of the compare service.
+    view: Cell<HeartbeatView>,
     enqueue_failed: u32,
     blocked: u32,
     no_request_id: u32,
+    compare_down: u32,
+    shed: u32,
 }
 
 impl CaptureShared {
     pub fn new(cfg: CaptureConfig) -> Result<CaptureShared, String> {
         let mut m = host::HostMetrics;
         Ok(CaptureShared {
+            heartbeat_queue_name: health::queue_name(&cfg.queue),
+            heartbeat_queue: Cell::new(None),
+            view: Cell::new(HeartbeatView::new(cfg.compare_heartbeat_timeout_ms)),
             cfg,
             queue: Cell::new(None),
             enqueue_failed: m.define(MetricKind::Counter, stats::CAPTURE_ENQUEUE_FAILED)?,
             blocked: m.define(MetricKind::Counter, stats::CAPTURE_BLOCKED)?,
             no_request_id: m.define(MetricKind::Counter, stats::CAPTURE_NO_REQUEST_ID)?,
+            compare_down: m.define(MetricKind::Counter, stats::CAPTURE_COMPARE_DOWN)?,
+            shed: m.define(MetricKind::Counter, stats::CAPTURE_SHED)?,
         })
+    }
+
+    /// What the compare service's heartbeat allows for a request starting now (polled at most every
+    /// `health::POLL_EVERY_MS`, so most requests only compare two numbers).
+    fn admission(&self, now_ms: u64) -> Admission {
+        let mut view = self.view.get();
+        if view.poll_due(now_ms) {
+            view.observe(&self.poll_heartbeat(), now_ms);
+            self.view.set(view);
+        }
+        view.admission(now_ms)
+    }
+
+    /// Reads the heartbeat and puts it back for the other captures (workers, clusters).
+    fn poll_heartbeat(&self) -> Poll {
+        let queue = match self.heartbeat_queue.get() {
+            Some(q) => q,
+            None => match host::resolve_queue(&self.cfg.compare_vm_id, &self.heartbeat_queue_name) {
+                Ok(Some(q)) => {
+                    self.heartbeat_queue.set(Some(q));
+                    q
+                }
+                _ => return Poll::NoQueue,
+            },
+        };
+        match host::dequeue(queue) {
+            Ok(Some(item)) => {
+                if let Err(status) = host::enqueue(queue, &item) {
+                    log::warn!("shadow_compare: could not put the heartbeat back (status {status})");
+                }
+                Poll::Item(item)
+            }
+            Ok(None) => Poll::Empty,
+            Err(_) => {
+                self.heartbeat_queue.set(None);
+                Poll::NoQueue
+            }
+        }
     }
 
     fn enqueue(&self, item: &[u8]) {
@@ -105,13 +155,23 @@ impl HttpContext for CaptureFilter {
             .flatten()
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
-        let (capture, decision) = Capture::start(cfg, request_id.as_deref(), &method, &path, &cluster, host::now_us());
+        let now_us = host::now_us();
+        let admission = self.shared.admission(now_us / 1_000);
+        let (capture, decision) =
+            Capture::start(cfg, request_id.as_deref(), &method, &path, &cluster, now_us, admission);
         match decision {
             RequestDecision::Capture { started } => {
                 if let Some(marker) = started {
                     self.shared.enqueue(&marker);
                 }
+                if admission == Admission::Shed {
+                    host::HostMetrics.add(self.shared.shed, 1);
+                }
                 self.capture = capture;
+                Action::Continue
+            }
+            RequestDecision::CompareDown => {
+                host::HostMetrics.add(self.shared.compare_down, 1);
                 Action::Continue
             }
             RequestDecision::NoRequestId => {

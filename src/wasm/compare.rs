@@ -9,6 +9,7 @@
 use super::host;
 use crate::compare::Comparator;
 use crate::config::CompareConfig;
+use crate::health::{self, Publisher};
 use crate::stats::{self, MetricKind, Metrics};
 
 /// How often the service wakes without new records: expiry resolution and leftover scoring.
@@ -17,6 +18,9 @@ pub const TICK_MS: u64 = 20;
 pub struct CompareService {
     comparator: Comparator,
     queue: u32,
+    /// Where captures read whether this service is alive and keeping up (see `health`).
+    heartbeat_queue: u32,
+    publisher: Publisher,
     /// Sample calls awaiting an answer: bounded, so a slow sink never piles up calls.
     in_flight: usize,
     samples_sent: u32,
@@ -33,10 +37,40 @@ impl CompareService {
         let comparator = Comparator::new(cfg, &mut host::HostMetrics)?;
         let queue = host::register_queue(&queue_name)
             .map_err(|s| format!("queue: could not register '{queue_name}' (status {s})"))?;
+        let heartbeat_name = health::queue_name(&queue_name);
+        let heartbeat_queue = host::register_queue(&heartbeat_name)
+            .map_err(|s| format!("queue: could not register '{heartbeat_name}' (status {s})"))?;
         let mut m = host::HostMetrics;
         let samples_sent = m.define(MetricKind::Counter, stats::SAMPLES_SENT)?;
         let samples_failed = m.define(MetricKind::Counter, stats::SAMPLES_FAILED)?;
-        Ok(CompareService { comparator, queue, in_flight: 0, samples_sent, samples_failed, next_slice_us: 0 })
+        let mut service = CompareService {
+            comparator,
+            queue,
+            heartbeat_queue,
+            publisher: Publisher::default(),
+            in_flight: 0,
+            samples_sent,
+            samples_failed,
+            next_slice_us: 0,
+        };
+        service.publish_heartbeat();
+        Ok(service)
+    }
+
+    /// Replaces whatever is in the heartbeat queue (old beats captures put back) with a fresh one.
+    fn publish_heartbeat(&mut self) {
+        let now_ms = host::now_us() / 1_000;
+        let cfg = self.comparator.config();
+        let Some(beat) = self.publisher.due(now_ms, self.comparator.backlog(), cfg.max_backlog) else { return };
+        // Bounded: the queue holds our last beat plus at most one put back per polling capture.
+        for _ in 0..1_024 {
+            if !matches!(host::dequeue(self.heartbeat_queue), Ok(Some(_))) {
+                break;
+            }
+        }
+        if let Err(status) = host::enqueue(self.heartbeat_queue, &beat.encode()) {
+            log::warn!("shadow_compare: could not publish the heartbeat (status {status})");
+        }
     }
 
     pub fn on_queue_ready(&mut self, queue: u32) {
@@ -48,7 +82,16 @@ impl CompareService {
             match host::dequeue(self.queue) {
                 Ok(Some(item)) => {
                     #[cfg(feature = "fault-injection")]
-                    super::fault::compare_panic_if_asked(&item);
+                    {
+                        super::fault::compare_panic_if_asked(&item);
+                        match super::fault::compare_stall_asked(&item) {
+                            Some(true) => {
+                                self.next_slice_us = host::now_us().saturating_add(super::fault::STALL_MS * 1_000)
+                            }
+                            Some(false) => self.next_slice_us = 0,
+                            None => {}
+                        }
+                    }
                     self.comparator.on_item(&item, host::now_us() / 1_000, &mut m);
                 }
                 Ok(None) => break,
@@ -64,6 +107,7 @@ impl CompareService {
     pub fn on_tick(&mut self) {
         self.comparator.on_tick(host::now_us() / 1_000, &mut host::HostMetrics);
         self.run_slice();
+        self.publish_heartbeat();
     }
 
     fn run_slice(&mut self) {

@@ -15,6 +15,7 @@ below, in `derive_*`):
   shadow_down_env  (conftest.py) nothing listens on the shadow's port
   late_env         a 1.5 s pair timeout under the shipped 5 s route timeout: the pairing table gives up first
   capture_fault_env, compare_fault_env   the fault-injection build (src/wasm/fault.rs)
+  stall_env        the fault-injection build with `max_backlog` 2: a scoring backlog that fills on cue
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ SAMPLES_FAILED = global_stat("samples.failed")
 SAMPLES_RATE_LIMITED = global_stat("samples.rate_limited")
 BLOCKED = global_stat("capture.blocked")
 ENQUEUE_FAILED = global_stat("capture.enqueue_failed")
+COMPARE_DOWN = global_stat("capture.compare_down")
+SHED = global_stat("capture.shed")
+BACKLOG = global_stat("backlog")
+STALL_MAX_BACKLOG = 2  # stall_env: two pairs fill the scoring backlog
+HEARTBEAT_S = 0.6  # a heartbeat (every 0.1 s) plus a capture's poll (every 0.25 s), with room
+HEARTBEAT_TIMEOUT_S = 2.0  # compare_heartbeat_timeout_ms's default; envoy/envoy.yaml does not set it
 # Every compare error and divergent pair asks for a sample: those counters move with most cases here and
 # are checked by the sample tests. `samples.failed` is not in this set when a real sink is running.
 BOOKKEEPING = {RECORDS, SAMPLES_SENT, SAMPLES_RATE_LIMITED}
@@ -137,6 +144,21 @@ def _fault_build_env(workdir, name):
 @pytest.fixture(scope="module")
 def capture_fault_env(workdir):
     env = _fault_build_env(workdir, "capture-fault")
+    try:
+        yield env
+    finally:
+        env.stop()
+
+
+def derive_stall_env(cfg: dict):
+    set_compare_config(cfg, max_backlog=STALL_MAX_BACKLOG)
+
+
+@pytest.fixture(scope="module")
+def stall_env(workdir):
+    require_wasm()
+    require_wasm(FAULT_WASM, "wasm-fault")
+    env = _env(workdir, "stall", roles=("primary", "shadow"), wasm=FAULT_WASM, derive=derive_stall_env)
     try:
         yield env
     finally:
@@ -580,31 +602,74 @@ def test_capture_panic_on_the_shadow_never_reaches_users_and_reloads(capture_fau
     assert wasm[reloads] >= 1 and wasm["wasm.capture_shadow.vm_reload_failure"] == 0, wasm
 
 
-def test_compare_panic_leaves_users_untouched(compare_fault_env):
-    """The compare service dies on the main thread. Users keep getting production's answer. As
-    docs/threat-model.md says, nothing replaces the singleton: records stop being counted, captures keep
-    enqueueing without error, and `failure_policy` does not reload it."""
+def test_a_full_backlog_is_shed_at_the_capture(stall_env):
+    """The compare service falls behind (scoring paused on cue) and its backlog fills. Its heartbeat says
+    so, and the captures stop copying bodies: each pair is counted `dropped` at once, users never notice,
+    and scoring resumes when the backlog drains."""
+    env = stall_env
+    before = env.envoy.counters()
+    pairs = stat("classify", SHADOW, "pairs")
+    cat = {"body": {"label": "cat"}}
+    send(env, "/classify/__fault/compare-stall", LABEL_CAT, cat, 1)
+    send(env, "/classify/fill", LABEL_CAT, cat, STALL_MAX_BACKLOG - 1)
+    env.envoy.wait_for_stat(BACKLOG, STALL_MAX_BACKLOG)
+    time.sleep(HEARTBEAT_S)
+    send(env, "/classify/shed", LABEL_CAT, cat, N)
+    # Both captures of every request in the burst copied no body; the pairs were not scored.
+    env.envoy.wait_for_stat(SHED, 2 * N)
+    assert env.envoy.value(stat("classify", SHADOW, "dropped")) == N
+    assert env.envoy.value(pairs) == before.get(pairs, 0)
+    # Resume (that request is shed too), the backlog drains, the next heartbeat says so: scoring again.
+    send(env, "/classify/__fault/compare-resume", LABEL_CAT, cat, 1)
+    env.envoy.wait_for_stat(BACKLOG, 0)
+    time.sleep(HEARTBEAT_S)
+    send(env, "/classify/after", LABEL_CAT, cat, 5, concurrency=1)
+    expect_counts(env, before, {
+        pairs: STALL_MAX_BACKLOG + 5,
+        stat("classify", SHADOW, "dropped"): N + 1,
+        SHED: 2 * (N + 1),
+        RECORDS: 3 * (STALL_MAX_BACKLOG + N + 1 + 5),
+    })
+
+
+def test_compare_panic_leaves_users_untouched_and_captures_stop(compare_fault_env):
+    """The compare service dies on the main thread. Users keep getting production's answer. Nothing
+    replaces the singleton (`failure_policy` does not reload it) and Envoy's host queue has no bound, so
+    the captures watch its heartbeat (src/health.rs): once the last one is older than
+    `compare_heartbeat_timeout_ms`, they stop capturing and count `capture.compare_down` instead of
+    enqueueing records no one will read."""
     env = compare_fault_env
     before = env.envoy.counters()
     send(env, "/classify/before-panic", LABEL_CAT, {"body": {"label": "cat"}}, 3, concurrency=1)
     expect_counts(env, before, {stat("classify", SHADOW, "pairs"): 3, RECORDS: 9})
-    dead = env.envoy.counters()
     r = env.post("/classify/__fault/compare-panic", {"primary": {"raw": LABEL_CAT}})
     assert (r.status, r.body) == (200, LABEL_CAT.encode())
     assert "fault injection: compare-panic" in poll(
         "the compare service's panic in Envoy's log",
         lambda: env.envoy.output() if "fault injection: compare-panic" in env.envoy.output() else None, 10)
+    dead = compare_owned(env.envoy.counters())
+    # Past the heartbeat timeout (the shipped 2 s) plus a capture's polling interval.
+    time.sleep(HEARTBEAT_TIMEOUT_S + 0.5)
+    down_before = env.envoy.value(COMPARE_DOWN)
     send(env, "/classify/after-panic", LABEL_CAT, {"body": {"label": "cat"}}, N)
-    # Observed: once dead, nothing the compare service owns moves again, however long we wait.
-    t_end = time.monotonic() + 1.5
+    # Both captures (production's and the shadow's) skip every one of them.
+    env.envoy.wait_for_stat(COMPARE_DOWN, down_before + 2 * N)
+    # Once dead, nothing the compare service owns moves again, however long we wait.
+    t_end = time.monotonic() + 1.0
     while time.monotonic() < t_end:
-        assert env.envoy.counters() == dead
+        assert compare_owned(env.envoy.counters()) == dead
         time.sleep(0.25)
     assert http_request(env.envoy.admin_port, "GET", "/ready").status == 200
     wasm = env.envoy.stats("wasm.shadow_compare.")
     assert wasm["wasm.shadow_compare.vm_reload"] == 0, wasm
     assert env.envoy.value(ENQUEUE_FAILED) == 0
     send(env, "/classify/still-fine", LABEL_CAT, {"body": {"label": "cat"}}, N)
+    assert env.envoy.value(COMPARE_DOWN) == down_before + 4 * N
+
+
+def compare_owned(counters: dict[str, int]) -> dict[str, int]:
+    """The counters the compare service updates (the captures' own are `shadow_compare.capture.*`)."""
+    return {k: v for k, v in counters.items() if ".capture." not in k}
 
 
 # ---------------------------------------------------------------------------------------------- rate limit
