@@ -3,17 +3,30 @@
 //! Runs on a worker thread for every request through the production and shadow clusters, so it only
 //! copies: request metadata at request headers, the response status and encoding, and response body
 //! chunks up to `max_body_bytes` (a longer body is marked truncated, the rest is not copied). It never
-//! parses or scores. The glue in `wasm::capture` feeds it host callbacks and enqueues what it returns.
+//! parses or scores. The glue in `wasm::capture` feeds it host callbacks; records go into the worker's
+//! [`Batch`], which the glue enqueues.
 
 use crate::config::{CaptureConfig, Role};
 use crate::health::Admission;
-use crate::record::{encode, Outcome, Record};
+use crate::record::{Batch, Outcome, Record};
+
+/// A capture hands its batch to the compare service at least this often (from its root context's tick).
+pub const FLUSH_EVERY_MS: u64 = 10;
+/// ... or as soon as the batch holds this many records,
+pub const MAX_BATCH_RECORDS: usize = 64;
+/// ... or this many bytes (so a worker never holds more than this per capture plugin).
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
+
+/// Whether a batch should be enqueued now rather than at the next tick.
+pub fn batch_full(batch: &Batch) -> bool {
+    batch.len() >= MAX_BATCH_RECORDS || batch.bytes() >= MAX_BATCH_BYTES
+}
 
 /// What the filter should do with a request, decided at request headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestDecision {
-    /// Capture it. On the shadow side, `started` is a marker record to enqueue now.
-    Capture { started: Option<Vec<u8>> },
+    /// Capture it (on the shadow side, [`Capture::start`] already added the `Started` marker to the batch).
+    Capture,
     /// No `x-request-id`: it cannot be paired, so nothing is copied.
     NoRequestId,
     /// A shadow request whose method is not allowed: answer it locally, never send it on.
@@ -21,6 +34,17 @@ pub enum RequestDecision {
     /// The compare service has been silent past `compare_heartbeat_timeout_ms`: nothing is copied,
     /// so nothing piles up in a queue no one drains.
     CompareDown,
+}
+
+/// What the request headers said, as the glue read them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Request<'a> {
+    /// `x-request-id`, if present.
+    pub id: Option<&'a str>,
+    pub method: &'a str,
+    pub path: &'a str,
+    /// The upstream cluster (`xds.cluster_name`).
+    pub cluster: &'a str,
 }
 
 /// One exchange being captured.
@@ -37,25 +61,29 @@ pub struct Capture {
 
 impl Capture {
     /// Starts a capture at request headers. `now_us` is wall-clock microseconds since the epoch;
-    /// `admission` is what the compare service's heartbeat allows (see [`crate::health`]).
+    /// `admission` is what the compare service's heartbeat allows (see [`crate::health`]). On the shadow
+    /// side the `Started` marker goes into `batch` at once, ahead of any record of this request.
     ///
     /// ```
-    /// use shadow_compare::capture::{Capture, RequestDecision};
+    /// use shadow_compare::capture::{Capture, Request, RequestDecision};
     /// use shadow_compare::config::CaptureConfig;
     /// use shadow_compare::health::Admission;
+    /// use shadow_compare::record::Batch;
     /// let cfg = CaptureConfig::parse(br#"{"role": "shadow"}"#).unwrap();
-    /// let (_, d) = Capture::start(&cfg, Some("id-1"), "DELETE", "/embed", "shadow_model", 0, Admission::Capture);
+    /// let mut batch = Batch::default();
+    /// let req = Request { id: Some("id-1"), method: "DELETE", path: "/embed", cluster: "shadow_model" };
+    /// let (_, d) = Capture::start(&cfg, &req, 0, Admission::Capture, &mut batch);
     /// assert_eq!(d, RequestDecision::Block);
+    /// assert!(batch.is_empty());
     /// ```
     pub fn start(
         cfg: &CaptureConfig,
-        request_id: Option<&str>,
-        method: &str,
-        path: &str,
-        cluster: &str,
+        req: &Request<'_>,
         now_us: u64,
         admission: Admission,
+        batch: &mut Batch,
     ) -> (Option<Capture>, RequestDecision) {
+        let Request { id: request_id, method, path, cluster } = *req;
         // Blocking protects the outside world: it holds whatever the compare service's state.
         if cfg.role == Role::Shadow && !cfg.allowed_methods.iter().any(|m| m.eq_ignore_ascii_case(method)) {
             return (None, RequestDecision::Block);
@@ -66,7 +94,7 @@ impl Capture {
         if admission == Admission::CompareDown {
             return (None, RequestDecision::CompareDown);
         }
-        let mut record = Record {
+        let record = Record {
             request_id: request_id.to_string(),
             cluster: cluster.to_string(),
             method: method.to_string(),
@@ -74,13 +102,9 @@ impl Capture {
             start_ms: now_us / 1_000,
             ..Record::default()
         };
-        // The marker is this record with another outcome: encode it in place rather than clone it.
-        let started = (cfg.role == Role::Shadow).then(|| {
-            record.outcome = Outcome::Started;
-            let marker = encode(&record);
-            record.outcome = Outcome::Complete;
-            marker
-        });
+        if cfg.role == Role::Shadow {
+            batch.push_as(&record, Outcome::Started);
+        }
         let capture = Capture {
             record,
             max_body_bytes: cfg.max_body_bytes,
@@ -89,7 +113,7 @@ impl Capture {
             finished: false,
             shed: admission == Admission::Shed,
         };
-        (Some(capture), RequestDecision::Capture { started })
+        (Some(capture), RequestDecision::Capture)
     }
 
     /// Response headers arrived.
@@ -128,27 +152,31 @@ impl Capture {
         self.record.request_body.extend_from_slice(copied);
     }
 
-    /// The response ended (`complete`) or the stream closed early (`!complete`, from `on_done`). Returns
-    /// the record to enqueue the first time only.
+    /// The response ended (`complete`) or the stream closed early (`!complete`, from `on_done`). Adds the
+    /// record to `batch` the first time only; returns whether it did.
     ///
     /// ```
-    /// use shadow_compare::capture::Capture;
+    /// use shadow_compare::capture::{Capture, Request};
     /// use shadow_compare::config::CaptureConfig;
     /// use shadow_compare::health::Admission;
-    /// use shadow_compare::record::{decode, Outcome};
+    /// use shadow_compare::record::{decode, split, Batch, Outcome};
     /// let cfg = CaptureConfig::parse(br#"{"role": "primary", "max_body_bytes": 4}"#).unwrap();
-    /// let (c, _) = Capture::start(&cfg, Some("id-1"), "POST", "/embed", "prod", 1_000_000, Admission::Capture);
+    /// let mut batch = Batch::default();
+    /// let req = Request { id: Some("id-1"), method: "POST", path: "/embed", cluster: "prod" };
+    /// let (c, _) = Capture::start(&cfg, &req, 1_000_000, Admission::Capture, &mut batch);
     /// let mut c = c.unwrap();
     /// c.on_response_headers(200, None);
     /// let want = c.wanted(6);
     /// c.on_body_chunk(6, &b"abcdef"[..want]);
-    /// let r = decode(&c.finish(true, 1_250_000).unwrap()).unwrap();
+    /// assert!(c.finish(true, 1_250_000, &mut batch));
+    /// assert!(!c.finish(false, 2_000_000, &mut batch));
+    /// let item = batch.take().unwrap();
+    /// let r = decode(split(&item).next().unwrap().unwrap()).unwrap();
     /// assert_eq!((r.body.as_slice(), r.outcome, r.latency_us), (&b"abcd"[..], Outcome::Truncated, 250_000));
-    /// assert!(c.finish(false, 2_000_000).is_none());
     /// ```
-    pub fn finish(&mut self, complete: bool, now_us: u64) -> Option<Vec<u8>> {
+    pub fn finish(&mut self, complete: bool, now_us: u64, batch: &mut Batch) -> bool {
         if self.finished {
-            return None;
+            return false;
         }
         self.finished = true;
         self.record.latency_us = now_us.saturating_sub(self.started_us);
@@ -157,31 +185,47 @@ impl Capture {
         } else if self.shed {
             self.record.outcome = Outcome::Shed;
         }
-        Some(encode(&self.record))
+        batch.push(&self.record);
+        true
     }
-
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::decode;
+    use crate::record::{decode, split};
 
     fn cfg(json: &str) -> CaptureConfig {
         CaptureConfig::parse(json.as_bytes()).unwrap()
     }
 
+    fn start(c: &CaptureConfig, id: Option<&str>, method: &str, now_us: u64, a: Admission) -> (Option<Capture>, RequestDecision, Vec<Record>) {
+        let mut batch = Batch::default();
+        let req = Request { id, method, path: "/embed", cluster: "v2" };
+        let (cap, d) = Capture::start(c, &req, now_us, a, &mut batch);
+        (cap, d, drain(&mut batch))
+    }
+
+    fn drain(batch: &mut Batch) -> Vec<Record> {
+        batch.take().map(|item| split(&item).map(|p| decode(p.unwrap()).unwrap()).collect()).unwrap_or_default()
+    }
+
+    fn finish(cap: &mut Capture, complete: bool, now_us: u64) -> Option<Record> {
+        let mut batch = Batch::default();
+        cap.finish(complete, now_us, &mut batch).then(|| drain(&mut batch).pop()).flatten()
+    }
+
     #[test]
     fn primary_captures_without_marker() {
-        let (c, d) = Capture::start(&cfg(r#"{"role": "primary"}"#), Some("r1"), "POST", "/embed", "prod", 5_000, Admission::Capture);
-        assert_eq!(d, RequestDecision::Capture { started: None });
+        let (c, d, sent) = start(&cfg(r#"{"role": "primary"}"#), Some("r1"), "POST", 5_000, Admission::Capture);
+        assert_eq!((d, sent.len()), (RequestDecision::Capture, 0));
         let mut c = c.unwrap();
         c.on_response_headers(200, Some(" GZIP "));
         c.on_body_chunk(3, b"abc");
         c.on_body_chunk(2, b"de");
-        let r = decode(&c.finish(true, 9_000).unwrap()).unwrap();
+        let r = finish(&mut c, true, 9_000).unwrap();
         assert_eq!(r.request_id, "r1");
-        assert_eq!(r.cluster, "prod");
+        assert_eq!(r.cluster, "v2");
         assert_eq!(r.path, "/embed");
         assert_eq!(r.status, 200);
         assert_eq!(r.content_encoding, "gzip");
@@ -194,62 +238,64 @@ mod tests {
     #[test]
     fn shadow_sends_a_started_marker_and_blocks_methods() {
         let c = cfg(r#"{"role": "shadow"}"#);
-        let (_, d) = Capture::start(&c, Some("r1"), "post", "/embed", "v2", 0, Admission::Capture);
-        let RequestDecision::Capture { started: Some(marker) } = d else { panic!("{d:?}") };
-        let m = decode(&marker).unwrap();
-        assert_eq!((m.outcome, m.request_id.as_str(), m.cluster.as_str()), (Outcome::Started, "r1", "v2"));
-        assert_eq!(Capture::start(&c, Some("r1"), "PUT", "/embed", "v2", 0, Admission::Capture).1, RequestDecision::Block);
-        assert_eq!(Capture::start(&c, None, "GET", "/embed", "v2", 0, Admission::Capture).1, RequestDecision::NoRequestId);
-        assert_eq!(Capture::start(&c, Some(""), "GET", "/embed", "v2", 0, Admission::Capture).1, RequestDecision::NoRequestId);
+        let (_, d, sent) = start(&c, Some("r1"), "post", 0, Admission::Capture);
+        assert_eq!(d, RequestDecision::Capture);
+        let m = &sent[..];
+        assert_eq!(m.len(), 1);
+        assert_eq!((m[0].outcome, m[0].request_id.as_str(), m[0].cluster.as_str()), (Outcome::Started, "r1", "v2"));
+        assert_eq!(start(&c, Some("r1"), "PUT", 0, Admission::Capture).1, RequestDecision::Block);
+        assert_eq!(start(&c, None, "GET", 0, Admission::Capture).1, RequestDecision::NoRequestId);
+        assert_eq!(start(&c, Some(""), "GET", 0, Admission::Capture).1, RequestDecision::NoRequestId);
+        assert!(start(&c, Some("r1"), "PUT", 0, Admission::Capture).2.is_empty(), "no marker for a blocked request");
     }
 
     #[test]
     fn early_close_is_no_response_or_reset() {
         let c = cfg(r#"{"role": "shadow"}"#);
-        let mut a = Capture::start(&c, Some("a"), "GET", "/", "v2", 0, Admission::Capture).0.unwrap();
-        assert_eq!(decode(&a.finish(false, 10).unwrap()).unwrap().outcome, Outcome::NoResponse);
-        let mut b = Capture::start(&c, Some("b"), "GET", "/", "v2", 0, Admission::Capture).0.unwrap();
+        let mut a = start(&c, Some("a"), "GET", 0, Admission::Capture).0.unwrap();
+        assert_eq!(finish(&mut a, false, 10).unwrap().outcome, Outcome::NoResponse);
+        let mut b = start(&c, Some("b"), "GET", 0, Admission::Capture).0.unwrap();
         b.on_response_headers(200, None);
         b.on_body_chunk(1, b"{");
-        assert_eq!(decode(&b.finish(false, 10).unwrap()).unwrap().outcome, Outcome::Reset);
-        assert!(b.finish(true, 20).is_none(), "a record is enqueued once");
+        assert_eq!(finish(&mut b, false, 10).unwrap().outcome, Outcome::Reset);
+        assert!(finish(&mut b, true, 20).is_none(), "a record is enqueued once");
     }
 
     #[test]
     fn compare_down_copies_nothing_but_still_blocks() {
         let c = cfg(r#"{"role": "shadow"}"#);
-        let (cap, d) = Capture::start(&c, Some("a"), "POST", "/", "v2", 0, Admission::CompareDown);
-        assert!(cap.is_none());
+        let (cap, d, sent) = start(&c, Some("a"), "POST", 0, Admission::CompareDown);
+        assert!(cap.is_none() && sent.is_empty());
         assert_eq!(d, RequestDecision::CompareDown);
-        assert_eq!(Capture::start(&c, Some("a"), "PUT", "/", "v2", 0, Admission::CompareDown).1, RequestDecision::Block);
+        assert_eq!(start(&c, Some("a"), "PUT", 0, Admission::CompareDown).1, RequestDecision::Block);
     }
 
     #[test]
     fn shed_keeps_status_and_latency_but_no_body() {
         let c = cfg(r#"{"role": "primary", "max_request_body_bytes": 100}"#);
-        let mut cap = Capture::start(&c, Some("a"), "POST", "/", "p", 1_000, Admission::Shed).0.unwrap();
+        let mut cap = start(&c, Some("a"), "POST", 1_000, Admission::Shed).0.unwrap();
         assert_eq!(cap.wanted_request(&c, 10), 0);
         assert_eq!(cap.wanted(10), 0);
         cap.on_response_headers(200, None);
         cap.on_body_chunk(10, b"");
-        let r = decode(&cap.finish(true, 3_000).unwrap()).unwrap();
+        let r = finish(&mut cap, true, 3_000).unwrap();
         assert_eq!((r.outcome, r.status, r.latency_us, r.body.len()), (Outcome::Shed, 200, 2_000, 0));
         // A failure is still a failure: errors are counted whether or not the pair would be scored.
-        let mut cap = Capture::start(&c, Some("b"), "POST", "/", "p", 0, Admission::Shed).0.unwrap();
-        assert_eq!(decode(&cap.finish(false, 1).unwrap()).unwrap().outcome, Outcome::NoResponse);
+        let mut cap = start(&c, Some("b"), "POST", 0, Admission::Shed).0.unwrap();
+        assert_eq!(finish(&mut cap, false, 1).unwrap().outcome, Outcome::NoResponse);
     }
 
     #[test]
     fn body_copy_stops_at_the_bound() {
         let c = cfg(r#"{"role": "primary", "max_body_bytes": 5}"#);
-        let mut cap = Capture::start(&c, Some("a"), "GET", "/", "p", 0, Admission::Capture).0.unwrap();
+        let mut cap = start(&c, Some("a"), "GET", 0, Admission::Capture).0.unwrap();
         assert_eq!(cap.wanted(3), 3);
         cap.on_body_chunk(3, b"abc");
         assert_eq!(cap.wanted(3), 2);
         cap.on_body_chunk(3, b"de");
         assert_eq!(cap.wanted(1_000_000), 0);
         cap.on_body_chunk(1_000_000, b"");
-        let r = decode(&cap.finish(true, 0).unwrap()).unwrap();
+        let r = finish(&mut cap, true, 0).unwrap();
         assert_eq!((r.body.as_slice(), r.outcome), (&b"abcde"[..], Outcome::Truncated));
     }
 }

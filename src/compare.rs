@@ -12,7 +12,8 @@
 use crate::config::{CompareConfig, Rule};
 use crate::decode::decode_body;
 use crate::pairing::{Offer, PairTable, Side, Slot};
-use crate::record::{decode, Outcome, Record};
+use crate::capture::FLUSH_EVERY_MS;
+use crate::record::{decode, split, Outcome, Record};
 use crate::sample::{self, RateLimiter, SampleInput};
 use crate::score::{is_divergent, ScoreError};
 use crate::stats::{self, MetricKind, Metrics};
@@ -22,6 +23,10 @@ use std::rc::Rc;
 
 /// Held bodies across all pending pairs are capped here, whatever `max_pending` says.
 pub const MAX_PENDING_BYTES: usize = 256 << 20;
+
+/// How long a primary waits for a shadow's `Started` marker before that shadow counts as `unmirrored`:
+/// many capture flush intervals, so a marker in a batch flushed a little after the primary's still counts.
+pub const UNMIRRORED_GRACE_MS: u64 = 25 * FLUSH_EVERY_MS;
 
 /// Stat ids for one (rule, shadow) pair of names.
 #[derive(Debug, Clone)]
@@ -136,6 +141,8 @@ pub struct Comparator {
     cfg: CompareConfig,
     table: PairTable<Rc<Record>>,
     jobs: VecDeque<Job>,
+    /// Requests whose primary arrived before some shadow's `Started` marker: (when to decide, key).
+    unmirrored_checks: VecDeque<(u64, String)>,
     /// Index: `rule * shadows + shadow`.
     pair_stats: Vec<PairStats>,
     /// What each (rule, shadow) did since start, for the verdict gauges. Same index.
@@ -174,6 +181,7 @@ impl Comparator {
             cfg,
             table,
             jobs: VecDeque::new(),
+            unmirrored_checks: VecDeque::new(),
             pair_stats,
             counts,
             counts_changed: true,
@@ -221,17 +229,22 @@ impl Comparator {
         }
     }
 
-    /// Takes one queue item from a capture filter.
+    /// Takes one queue item from a capture filter: a batch of records (or, from an older capture, one).
     pub fn on_item(&mut self, item: &[u8], now_ms: u64, m: &mut dyn Metrics) {
-        m.add(self.global.records, 1);
-        let record = match decode(item) {
-            Ok(r) => r,
-            Err(e) => {
-                log::warn!("shadow_compare: dropping a queue item that does not decode: {e}");
-                m.add(self.global.bad_records, 1);
-                return;
+        for part in split(item) {
+            m.add(self.global.records, 1);
+            match part.and_then(decode) {
+                Ok(record) => self.on_record(record, now_ms, m),
+                Err(e) => {
+                    log::warn!("shadow_compare: dropping a queue item that does not decode: {e}");
+                    m.add(self.global.bad_records, 1);
+                }
             }
-        };
+        }
+        m.record(self.global.pending, self.table.len() as u64);
+    }
+
+    fn on_record(&mut self, record: Record, now_ms: u64, m: &mut dyn Metrics) {
         let side = if record.cluster == self.cfg.primary_cluster {
             Side::Primary
         } else if let Some(i) = self.cfg.shadow_clusters.iter().position(|s| s.cluster == record.cluster) {
@@ -254,7 +267,12 @@ impl Comparator {
             (Some(Rc::new(record)), size)
         };
         match self.table.offer(&key, rule, side, value, size, now_ms) {
-            Offer::Stored => self.advance(&key, m),
+            Offer::Stored => {
+                let waiting = self.advance(&key, m, false);
+                if waiting && side == Side::Primary {
+                    self.check_unmirrored_later(key, now_ms, m);
+                }
+            }
             Offer::Late(_) => m.add(self.global.late, 1),
             Offer::Duplicate(_) => m.add(self.global.duplicate, 1),
             Offer::Shed(_) => match side {
@@ -266,26 +284,39 @@ impl Comparator {
                 }
             },
         }
-        m.record(self.global.pending, self.table.len() as u64);
+    }
+
+    /// A shadow of `key` has shown no sign yet although its primary has arrived. Its `Started` marker may
+    /// still be on the way: markers and records travel in per-worker, per-cluster batches, so a shadow's
+    /// marker can reach the queue after its primary's record. Decide after [`UNMIRRORED_GRACE_MS`]; with
+    /// too many waiting already, decide now (bounded memory; a late marker then counts as `late`).
+    fn check_unmirrored_later(&mut self, key: String, now_ms: u64, m: &mut dyn Metrics) {
+        if self.unmirrored_checks.len() >= self.cfg.max_pending {
+            self.advance(&key, m, true);
+        } else {
+            self.unmirrored_checks.push_back((now_ms.saturating_add(UNMIRRORED_GRACE_MS), key));
+        }
     }
 
     /// Hands out every pair of `key` that became decidable, and closes the entry when nothing is left.
-    fn advance(&mut self, key: &str, m: &mut dyn Metrics) {
-        let Some(entry) = self.table.entry_mut(key) else { return };
-        let Slot::Arrived(primary) = &entry.primary else { return };
+    /// With `settle_unmirrored`, a shadow with no sign at all is counted `unmirrored` and closed; without,
+    /// it is left open. Returns whether such a shadow is left open.
+    fn advance(&mut self, key: &str, m: &mut dyn Metrics, settle_unmirrored: bool) -> bool {
+        let Some(entry) = self.table.entry_mut(key) else { return false };
+        let Slot::Arrived(primary) = &entry.primary else { return false };
         let primary = Rc::clone(primary);
         let rule = entry.rule;
         let mut ready = Vec::new();
         let mut unmirrored = Vec::new();
         let mut released = 0;
+        let mut waiting = false;
         for (i, slot) in entry.shadows.iter_mut().enumerate() {
             match slot {
-                // The shadow's request would have left Envoy before the primary's response (same worker,
-                // same queue, in order): nothing seen by now means this request was not mirrored there.
-                Slot::Empty => {
+                Slot::Empty if settle_unmirrored => {
                     *slot = Slot::Closed;
                     unmirrored.push(i);
                 }
+                Slot::Empty => waiting = true,
                 Slot::Arrived(_) => {
                     if let Slot::Arrived(s) = std::mem::replace(slot, Slot::Closed) {
                         released += s.body.len() + s.request_body.len();
@@ -307,6 +338,7 @@ impl Comparator {
             let shadow_record = Rc::try_unwrap(s).unwrap_or_else(|rc| (*rc).clone());
             self.pair(rule, i, Rc::clone(&primary), shadow_record, m);
         }
+        waiting
     }
 
     /// Decides what a pair is: an error on one side (counted, not scored) or a job for the scorer.
@@ -430,6 +462,11 @@ impl Comparator {
 
     /// Expires pairs whose other side never came, and refreshes the gauges.
     pub fn on_tick(&mut self, now_ms: u64, m: &mut dyn Metrics) {
+        while self.unmirrored_checks.front().is_some_and(|(due, _)| *due <= now_ms) {
+            if let Some((_, key)) = self.unmirrored_checks.pop_front() {
+                self.advance(&key, m, true);
+            }
+        }
         for (_, entry) in self.table.expire(now_ms) {
             let primary_seen = matches!(entry.primary, Slot::Arrived(_));
             for (i, slot) in entry.shadows.iter().enumerate() {
@@ -574,19 +611,49 @@ mod tests {
     }
 
     #[test]
-    fn a_shadow_that_never_started_is_unmirrored_at_once() {
-        let (mut c, mut m) = setup();
+    fn a_shadow_that_never_started_is_unmirrored_after_the_grace() {
+        let mut m = MemoryMetrics::default();
+        let cfg = CompareConfig::parse(CONFIG.replace(r#""pair_timeout_ms": 100"#, r#""pair_timeout_ms": 5000"#).as_bytes()).unwrap();
+        let mut c = Comparator::new(cfg, &mut m).unwrap();
         c.on_item(&rec("r1", "v2", 0, Outcome::Started, ""), 0, &mut m);
         c.on_item(&rec("r1", "prod", 200, Outcome::Complete, r#"{"label": "cat"}"#), 1, &mut m);
+        c.on_tick(UNMIRRORED_GRACE_MS, &mut m);
+        assert_eq!(stat(&m, "v3", "unmirrored"), 0, "its marker may still be in another batch");
+        c.on_tick(1 + UNMIRRORED_GRACE_MS, &mut m);
         assert_eq!(stat(&m, "v3", "unmirrored"), 1);
         assert_eq!(c.pending(), 1, "still waiting for v2");
-        c.on_tick(101, &mut m);
+        // Markers flushed after the primary's record, within the grace: paired as usual.
+        c.on_item(&rec("r2", "prod", 200, Outcome::Complete, r#"{"label": "cat"}"#), 10, &mut m);
+        for shadow in ["v2", "v3"] {
+            c.on_item(&rec("r2", shadow, 0, Outcome::Started, ""), 30, &mut m);
+            c.on_item(&rec("r2", shadow, 200, Outcome::Complete, r#"{"label": "cat"}"#), 40, &mut m);
+        }
+        c.on_tick(2 * UNMIRRORED_GRACE_MS, &mut m);
+        assert_eq!((stat(&m, "v2", "unmirrored"), stat(&m, "v3", "unmirrored")), (0, 1));
+        assert_eq!(c.backlog(), 2, "r2 against each shadow");
+        c.on_tick(5_001, &mut m);
         assert_eq!(stat(&m, "v2", "shadow_missing"), 1);
         assert_eq!(c.pending(), 0);
         // A shadow slower than the pair timeout arrives late: recognised, not a new pending pair.
-        c.on_item(&rec("r1", "v2", 200, Outcome::Complete, "{}"), 500, &mut m);
+        c.on_item(&rec("r1", "v2", 200, Outcome::Complete, "{}"), 5_500, &mut m);
         assert_eq!(m.value(stats::LATE), 1);
         assert_eq!(c.pending(), 0);
+    }
+
+    #[test]
+    fn records_arrive_in_batches() {
+        let (mut c, mut m) = setup();
+        let mut batch = crate::record::Batch::default();
+        for (cluster, outcome, body) in [("v2", Outcome::Started, ""), ("prod", Outcome::Complete, r#"{"label": "x"}"#)] {
+            batch.push(&decode(&rec("b1", cluster, 200, outcome, body)).unwrap());
+        }
+        let mut item = batch.take().unwrap();
+        c.on_item(&item, 0, &mut m);
+        assert_eq!((m.value(stats::RECORDS), c.pending()), (2, 1));
+        // A damaged batch: the whole records before the damage count, the damage is one bad record.
+        item.truncate(item.len() - 1);
+        c.on_item(&item, 0, &mut m);
+        assert_eq!((m.value(stats::RECORDS), m.value(stats::BAD_RECORDS), m.value(stats::DUPLICATE)), (4, 1, 1));
     }
 
     #[test]

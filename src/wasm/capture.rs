@@ -1,13 +1,15 @@
 //! The capture filter's glue: an UPSTREAM HTTP filter on the production cluster and each shadow cluster.
 //!
-//! It feeds host callbacks to [`crate::capture::Capture`] and enqueues the records it returns onto the
-//! compare service's queue. Every callback returns `Continue`: the filter never pauses or changes a
-//! response. Request headers are read only in `on_http_request_headers` (they are unreadable later).
+//! It feeds host callbacks to [`crate::capture::Capture`], which adds records to this worker's batch; the
+//! batch goes onto the compare service's queue every `FLUSH_EVERY_MS` (root context tick) or when full.
+//! Every callback returns `Continue`: the filter never pauses or changes a response. Request headers are
+//! read only in `on_http_request_headers` (they are unreadable later).
 
 use super::host;
-use crate::capture::{Capture, RequestDecision};
+use crate::capture::{batch_full, Capture, Request, RequestDecision};
 use crate::config::{CaptureConfig, Role};
 use crate::health::{self, Admission, HeartbeatView, Poll};
+use crate::record::Batch;
 use crate::stats::{self, MetricKind, Metrics};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -19,6 +21,8 @@ pub struct CaptureShared {
     pub cfg: CaptureConfig,
     /// Resolved lazily: the compare service may register its queue after workers start.
     queue: Cell<Option<u32>>,
+    /// Records not yet enqueued (taken out and put back around each use: no borrow can fail).
+    batch: Cell<Batch>,
     heartbeat_queue_name: String,
     heartbeat_queue: Cell<Option<u32>>,
     /// What this worker's plugin last learned of the compare service.
@@ -39,6 +43,7 @@ impl CaptureShared {
             view: Cell::new(HeartbeatView::new(cfg.compare_heartbeat_timeout_ms)),
             cfg,
             queue: Cell::new(None),
+            batch: Cell::new(Batch::default()),
             enqueue_failed: m.define(MetricKind::Counter, stats::CAPTURE_ENQUEUE_FAILED)?,
             blocked: m.define(MetricKind::Counter, stats::CAPTURE_BLOCKED)?,
             no_request_id: m.define(MetricKind::Counter, stats::CAPTURE_NO_REQUEST_ID)?,
@@ -85,7 +90,24 @@ impl CaptureShared {
         }
     }
 
-    fn enqueue(&self, item: &[u8]) {
+    /// Lets `add` put records into the batch, and enqueues the batch at once if that filled it.
+    fn with_batch(&self, add: impl FnOnce(&mut Batch)) {
+        let mut batch = self.batch.take();
+        add(&mut batch);
+        let full = batch_full(&batch);
+        self.batch.set(batch);
+        if full {
+            self.flush();
+        }
+    }
+
+    /// Enqueues whatever the batch holds (called from the root context's tick, and when the batch fills).
+    pub fn flush(&self) {
+        let mut batch = self.batch.take();
+        let records = batch.len();
+        let item = batch.take();
+        self.batch.set(batch);
+        let Some(item) = item else { return };
         let queue = match self.queue.get() {
             Some(q) => Some(q),
             None => match host::resolve_queue(&self.cfg.compare_vm_id, &self.cfg.queue) {
@@ -96,11 +118,11 @@ impl CaptureShared {
                 _ => None,
             },
         };
-        let ok = queue.is_some_and(|q| host::enqueue(q, item).is_ok());
+        let ok = queue.is_some_and(|q| host::enqueue(q, &item).is_ok());
         if !ok {
             // A stale id (the compare VM restarted) resolves again next time.
             self.queue.set(None);
-            host::HostMetrics.add(self.enqueue_failed, 1);
+            host::HostMetrics.add(self.enqueue_failed, records as u64);
         }
     }
 }
@@ -117,8 +139,10 @@ impl CaptureFilter {
     }
 
     fn finish(&mut self, complete: bool) {
-        if let Some(item) = self.capture.as_mut().and_then(|c| c.finish(complete, host::now_us())) {
-            self.shared.enqueue(&item);
+        if let Some(c) = self.capture.as_mut() {
+            self.shared.with_batch(|batch| {
+                c.finish(complete, host::now_us(), batch);
+            });
         }
     }
 }
@@ -157,13 +181,14 @@ impl HttpContext for CaptureFilter {
             .unwrap_or_default();
         let now_us = host::now_us();
         let admission = self.shared.admission(now_us / 1_000);
-        let (capture, decision) =
-            Capture::start(cfg, request_id.as_deref(), &method, &path, &cluster, now_us, admission);
+        let mut started = None;
+        self.shared.with_batch(|batch| {
+            let req = Request { id: request_id.as_deref(), method: &method, path: &path, cluster: &cluster };
+            started = Some(Capture::start(cfg, &req, now_us, admission, batch));
+        });
+        let Some((capture, decision)) = started else { return Action::Continue };
         match decision {
-            RequestDecision::Capture { started } => {
-                if let Some(marker) = started {
-                    self.shared.enqueue(&marker);
-                }
+            RequestDecision::Capture => {
                 if admission == Admission::Shed {
                     host::HostMetrics.add(self.shared.shed, 1);
                 }

@@ -56,9 +56,11 @@ impl RootContext for Root {
         };
         match result {
             Ok(root) => {
-                if matches!(root, Root::Compare(_)) {
-                    self.set_tick_period(Duration::from_millis(compare::TICK_MS));
-                }
+                let tick_ms = match root {
+                    Root::Compare(_) => compare::TICK_MS,
+                    _ => crate::capture::FLUSH_EVERY_MS,
+                };
+                self.set_tick_period(Duration::from_millis(tick_ms));
                 *self = root;
                 true
             }
@@ -76,8 +78,10 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
-        if let Root::Compare(s) = self {
-            s.on_tick();
+        match self {
+            Root::Compare(s) => s.on_tick(),
+            Root::Capture(s) => s.flush(),
+            Root::Unconfigured => {}
         }
     }
 
