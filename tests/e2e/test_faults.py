@@ -59,7 +59,7 @@ BACKLOG = global_stat("backlog")
 # stall_env: this many pairs fill the scoring backlog. Not smaller: records reach the compare service in
 # batches (every 10 ms per capture), so several pairs can complete in one go even at one request at a time.
 STALL_MAX_BACKLOG = 8
-HEARTBEAT_S = 0.6  # a heartbeat (every 0.1 s) plus a capture's poll (every 0.25 s), with room
+HEARTBEAT_S = 0.6  # a heartbeat (every 0.1 s) plus a capture's poll (every 0.1 s), with room
 HEARTBEAT_TIMEOUT_S = 2.0  # compare_heartbeat_timeout_ms's default; envoy/envoy.yaml does not set it
 # Every compare error and divergent pair asks for a sample: those counters move with most cases here and
 # are checked by the sample tests. `samples.failed` is not in this set when a real sink is running.
