@@ -91,14 +91,15 @@ impl CaptureShared {
     }
 
     /// Lets `add` put records into the batch, and enqueues the batch at once if that filled it.
-    fn with_batch(&self, add: impl FnOnce(&mut Batch)) {
+    fn with_batch<R>(&self, add: impl FnOnce(&mut Batch) -> R) -> R {
         let mut batch = self.batch.take();
-        add(&mut batch);
+        let out = add(&mut batch);
         let full = batch_full(&batch);
         self.batch.set(batch);
         if full {
             self.flush();
         }
+        out
     }
 
     /// Enqueues whatever the batch holds (called from the root context's tick, and when the batch fills).
@@ -140,9 +141,7 @@ impl CaptureFilter {
 
     fn finish(&mut self, complete: bool) {
         if let Some(c) = self.capture.as_mut() {
-            self.shared.with_batch(|batch| {
-                c.finish(complete, host::now_us(), batch);
-            });
+            self.shared.with_batch(|batch| c.finish(complete, host::now_us(), batch));
         }
     }
 }
@@ -181,12 +180,8 @@ impl HttpContext for CaptureFilter {
             .unwrap_or_default();
         let now_us = host::now_us();
         let admission = self.shared.admission(now_us / 1_000);
-        let mut started = None;
-        self.shared.with_batch(|batch| {
-            let req = Request { id: request_id.as_deref(), method: &method, path: &path, cluster: &cluster };
-            started = Some(Capture::start(cfg, &req, now_us, admission, batch));
-        });
-        let Some((capture, decision)) = started else { return Action::Continue };
+        let req = Request { id: request_id.as_deref(), method: &method, path: &path, cluster: &cluster };
+        let (capture, decision) = self.shared.with_batch(|batch| Capture::start(cfg, &req, now_us, admission, batch));
         match decision {
             RequestDecision::Capture => {
                 if admission == Admission::Shed {
