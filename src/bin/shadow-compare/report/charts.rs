@@ -24,6 +24,19 @@ fn short(v: f64) -> String {
     }
 }
 
+/// The `<svg>` element of a chart of `class` and its visible title at x = `left` (accessible title included).
+fn open_svg(class: &str, id: &str, title: &str, (w, h): (f64, f64), left: f64) -> String {
+    let mut svg = String::new();
+    let _ = write!(
+        svg,
+        r#"<svg id="{id}" class="chart {class}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-labelledby="{id}-title"><title id="{id}-title">{title}</title>"#,
+        id = escape(id),
+        title = escape(title),
+    );
+    let _ = write!(svg, r#"<text x="{left}" y="16" class="chart-title">{}</text>"#, escape(title));
+    svg
+}
+
 /// Bars of pairs per distance bucket: where on the 0 (identical) to 10,000 (nothing in common) scale
 /// the shadow's answers fall. Equal-width bars, because Envoy's buckets grow roughly tenfold; a log count
 /// axis, because the few far-off pairs in the tail are what matters and a linear axis flattens them.
@@ -32,14 +45,7 @@ pub fn distance(id: &str, title: &str, buckets: &[Bucket]) -> String {
     let (left, right, top, bottom) = (48.0, 12.0, 28.0, 52.0);
     let plot_w = w - left - right;
     let plot_h = h - top - bottom;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg id="{id}" class="chart distance" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-labelledby="{id}-title"><title id="{id}-title">{title}</title>"#,
-        id = escape(id),
-        title = escape(title),
-    );
-    let _ = write!(svg, r#"<text x="{left}" y="16" class="chart-title">{}</text>"#, escape(title));
+    let mut svg = open_svg("distance", id, title, (w, h), left);
     let total: u64 = buckets.iter().map(|b| b.count).sum();
     if buckets.is_empty() || total == 0 {
         let _ = write!(svg, r#"<text x="{}" y="{}" text-anchor="middle" class="empty">no scored pairs yet</text></svg>"#, w / 2.0, h / 2.0);
@@ -112,14 +118,7 @@ pub fn latency(id: &str, title: &str, l: &Latency) -> String {
     let (w, h) = (560.0, 200.0);
     let (left, right, top) = (56.0, 80.0, 40.0);
     let plot_w = w - left - right;
-    let mut svg = String::new();
-    let _ = write!(
-        svg,
-        r#"<svg id="{id}" class="chart latency" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-labelledby="{id}-title"><title id="{id}-title">{title}</title>"#,
-        id = escape(id),
-        title = escape(title),
-    );
-    let _ = write!(svg, r#"<text x="{left}" y="16" class="chart-title">{}</text>"#, escape(title));
+    let mut svg = open_svg("latency", id, title, (w, h), left);
     // Legend.
     for (i, (name, colour)) in [("primary", PRIMARY_COLOUR), ("shadow", SHADOW_COLOUR)].iter().enumerate() {
         let x = left + 110.0 * i as f64;
