@@ -170,8 +170,7 @@ impl Capture {
     /// c.on_body_chunk(6, &b"abcdef"[..want]);
     /// assert!(c.finish(true, 1_250_000, &mut batch));
     /// assert!(!c.finish(false, 2_000_000, &mut batch));
-    /// let item = batch.take().unwrap();
-    /// let r = decode(split(&item).next().unwrap().unwrap()).unwrap();
+    /// let r = decode(split(batch.item().unwrap()).next().unwrap().unwrap()).unwrap();
     /// assert_eq!((r.body.as_slice(), r.outcome, r.latency_us), (&b"abcd"[..], Outcome::Truncated, 250_000));
     /// ```
     pub fn finish(&mut self, complete: bool, now_us: u64, batch: &mut Batch) -> bool {
@@ -207,7 +206,9 @@ mod tests {
     }
 
     fn drain(batch: &mut Batch) -> Vec<Record> {
-        batch.take().map(|item| split(&item).map(|p| decode(p.unwrap()).unwrap()).collect()).unwrap_or_default()
+        let records = batch.item().map(|item| split(item).map(|p| decode(p.unwrap()).unwrap()).collect());
+        batch.clear();
+        records.unwrap_or_default()
     }
 
     fn finish(cap: &mut Capture, complete: bool, now_us: u64) -> Option<Record> {

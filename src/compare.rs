@@ -647,7 +647,7 @@ mod tests {
         for (cluster, outcome, body) in [("v2", Outcome::Started, ""), ("prod", Outcome::Complete, r#"{"label": "x"}"#)] {
             batch.push(&decode(&rec("b1", cluster, 200, outcome, body)).unwrap());
         }
-        let mut item = batch.take().unwrap();
+        let mut item = batch.item().unwrap().to_vec();
         c.on_item(&item, 0, &mut m);
         assert_eq!((m.value(stats::RECORDS), c.pending()), (2, 1));
         // A damaged batch: the whole records before the damage count, the damage is one bad record.

@@ -154,10 +154,10 @@ const BATCH_VERSION: u8 = 2;
 /// let mut batch = Batch::default();
 /// batch.push_as(&r, Outcome::Started);
 /// batch.push(&r);
-/// let item = batch.take().unwrap();
-/// let parts: Vec<_> = split(&item).map(|p| decode(p.unwrap()).unwrap().outcome).collect();
+/// let parts: Vec<_> = split(batch.item().unwrap()).map(|p| decode(p.unwrap()).unwrap().outcome).collect();
 /// assert_eq!(parts, [Outcome::Started, Outcome::Complete]);
-/// assert!(batch.take().is_none(), "taking empties it");
+/// batch.clear();
+/// assert!(batch.item().is_none());
 /// ```
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -197,13 +197,16 @@ impl Batch {
         self.buf.len()
     }
 
-    /// The queue item, leaving the batch empty; `None` when there is nothing to send.
-    pub fn take(&mut self) -> Option<Vec<u8>> {
-        if self.records == 0 {
-            return None;
-        }
+    /// The queue item; `None` when there is nothing to send.
+    pub fn item(&self) -> Option<&[u8]> {
+        (self.records > 0).then_some(self.buf.as_slice())
+    }
+
+    /// Empties the batch once its item is sent. The buffer keeps its allocation, so the next batch on
+    /// this worker is written without growing a new one.
+    pub fn clear(&mut self) {
+        self.buf.clear();
         self.records = 0;
-        Some(std::mem::take(&mut self.buf))
     }
 }
 
@@ -355,7 +358,7 @@ mod tests {
         batch.push_as(&a, Outcome::Started);
         batch.push(&b);
         assert_eq!((batch.len(), batch.bytes()), (3, 1 + 3 * 4 + 2 * encode(&a).len() + encode(&b).len()));
-        let item = batch.take().unwrap();
+        let item = batch.item().unwrap().to_vec();
         let got: Vec<Record> = split(&item).map(|p| decode(p.unwrap()).unwrap()).collect();
         assert_eq!(got, [a.clone(), Record { outcome: Outcome::Started, ..a.clone() }, b.clone()]);
         // A single record is still an item of its own.

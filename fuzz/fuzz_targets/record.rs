@@ -16,6 +16,6 @@ fuzz_target!(|data: &[u8]| {
                 batch.push(&r);
             }
         }
-        assert_eq!(batch.take().as_deref(), Some(data));
+        assert_eq!(batch.item(), Some(data));
     }
 });

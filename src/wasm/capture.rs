@@ -105,10 +105,17 @@ impl CaptureShared {
     /// Enqueues whatever the batch holds (called from the root context's tick, and when the batch fills).
     pub fn flush(&self) {
         let mut batch = self.batch.take();
-        let records = batch.len();
-        let item = batch.take();
+        if let Some(item) = batch.item() {
+            if !self.enqueue(item) {
+                host::HostMetrics.add(self.enqueue_failed, batch.len() as u64);
+            }
+            batch.clear();
+        }
         self.batch.set(batch);
-        let Some(item) = item else { return };
+    }
+
+    /// Hands one item to the compare service's queue; false if it could not.
+    fn enqueue(&self, item: &[u8]) -> bool {
         let queue = match self.queue.get() {
             Some(q) => Some(q),
             None => match host::resolve_queue(&self.cfg.compare_vm_id, &self.cfg.queue) {
@@ -119,12 +126,12 @@ impl CaptureShared {
                 _ => None,
             },
         };
-        let ok = queue.is_some_and(|q| host::enqueue(q, &item).is_ok());
+        let ok = queue.is_some_and(|q| host::enqueue(q, item).is_ok());
         if !ok {
             // A stale id (the compare VM restarted) resolves again next time.
             self.queue.set(None);
-            host::HostMetrics.add(self.enqueue_failed, records as u64);
         }
+        ok
     }
 }
 
