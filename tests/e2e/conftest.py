@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import ENVOY_YAML, TWO_SHADOWS_YAML, Env, require_wasm, tail
+from harness import ENVOY_YAML, SAMPLED_YAML, TWO_SHADOWS_YAML, Env, require_wasm, tail
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
@@ -38,9 +38,11 @@ env = _env_fixture("one-shadow", ENVOY_YAML, ("primary", "shadow"))
 two_shadow_env = _env_fixture("two-shadows", TWO_SHADOWS_YAML, ("primary", "shadow", "shadow2"))
 # The shipped config with nothing listening on the shadow's port.
 shadow_down_env = _env_fixture("shadow-down", ENVOY_YAML, ("primary",), down=("shadow",))
+# Every request mirrored, a sample of them captured and scored.
+sampled_env = _env_fixture("sampled", SAMPLED_YAML, ("primary", "shadow"))
 
 
-ENV_FIXTURES = ("env", "two_shadow_env", "shadow_down_env")
+ENV_FIXTURES = ("env", "two_shadow_env", "shadow_down_env", "sampled_env")
 
 
 @pytest.fixture(autouse=True)

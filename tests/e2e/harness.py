@@ -41,6 +41,7 @@ CLI = REPO / "target" / "release" / "shadow-compare"
 MODEL_SERVER = Path(__file__).resolve().with_name("model_server.py")
 ENVOY_YAML = REPO / "envoy" / "envoy.yaml"
 TWO_SHADOWS_YAML = REPO / "envoy" / "envoy-two-shadows.yaml"
+SAMPLED_YAML = REPO / "envoy" / "envoy-sampled.yaml"
 
 # The ports the shipped configs use, by what they are.
 LISTENER_PORT, ADMIN_PORT = 8080, 9901
@@ -51,6 +52,9 @@ MODEL_PORTS = {"primary": 8001, "shadow": 8002, "shadow2": 8003}
 PRIMARY = "production_model"
 SHADOW = "shadow_model"
 SHADOW_B = "shadow_model_b"
+# envoy-sampled.yaml: the plain clusters that carry the requests outside the sample.
+PRIMARY_DIRECT = "production_model_direct"
+SHADOW_DIRECT = "shadow_model_direct"
 
 # Histograms reach the admin endpoint only at a stats flush; 5 s by default, too slow for tests.
 TEST_FLUSH_INTERVAL = "0.5s"

@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from harness import (
-    CLI, ENVOY_YAML, REPO, SHADOW, SHADOW_B, TWO_SHADOWS_YAML, Envoy, bin_of, capture_config, clusters,
-    compare_config, global_stat, histogram_delta, http_request, reason_stat, render_config, require_wasm, stat,
+    CLI, ENVOY_YAML, PRIMARY, PRIMARY_DIRECT, REPO, SAMPLED_YAML, SHADOW, SHADOW_B, SHADOW_DIRECT,
+    TWO_SHADOWS_YAML, Envoy, bin_of, capture_config, clusters, compare_config, global_stat, histogram_delta,
+    http_request, main_route, reason_stat, render_config, require_wasm, stat,
 )
 
 # Counters that are bookkeeping rather than outcomes; `expect_counts` checks them only when asked. These
@@ -30,6 +31,8 @@ from harness import (
 BOOKKEEPING = {global_stat("records"), global_stat("samples.sent"), global_stat("samples.failed"),
                global_stat("samples.rate_limited")}
 ROUGE_THRESHOLD = 0.85  # rules[generate].threshold in envoy/envoy.yaml
+# The capture filter's default strip_headers (src/config.rs), with values to send.
+SECRETS = {"authorization": "Bearer e2e-token", "cookie": "session=e2e", "proxy-authorization": "Basic ZTJlOmUyZQ=="}
 
 
 def snapshot(env) -> dict[str, int]:
@@ -291,8 +294,7 @@ def test_two_shadows_are_scored_independently(two_shadow_env):
 
 
 def test_secrets_never_reach_the_shadow(env):
-    secrets = {"authorization": "Bearer e2e-token", "cookie": "session=e2e",
-               "proxy-authorization": "Basic ZTJlOmUyZQ=="}
+    secrets = SECRETS
     before = snapshot(env)
     for role in ("primary", "shadow"):
         env.servers[role].seen()  # reading clears: start from empty lists
@@ -393,14 +395,16 @@ def test_pending_returns_to_zero(env):
 # ---------------------------------------------------------------------------------------------- sampling
 
 
+def set_runtime(env, key: str, value: int | str):
+    """Sets a runtime key through the admin layer (an empty value removes the override)."""
+    r = http_request(env.envoy.admin_port, "POST", f"/runtime_modify?{key}={value}")
+    assert r.status == 200, f"/runtime_modify: HTTP {r.status} {r.body!r}"
+
+
 def test_mirror_percent_changes_at_runtime(env):
     """With mirroring turned off at runtime, the shadow receives nothing and each primary is unmirrored."""
-    def set_percent(p: int):
-        return http_request(env.envoy.admin_port, "POST", f"/runtime_modify?shadow_compare.mirror_percent={p}")
-
-    r = set_percent(0)
+    set_runtime(env, "shadow_compare.mirror_percent", 0)
     try:
-        assert r.status == 200, f"/runtime_modify: HTTP {r.status} {r.body!r}"
         before = snapshot(env)
         env.servers["shadow"].seen()
         for _ in range(3):
@@ -408,7 +412,113 @@ def test_mirror_percent_changes_at_runtime(env):
         expect_counts(env, before, {stat("classify", SHADOW, "unmirrored"): 3, global_stat("records"): 3})
         assert [s for s in env.servers["shadow"].seen() if s["path"] == "/classify/unmirrored"] == []
     finally:
-        set_percent(100)
+        set_runtime(env, "shadow_compare.mirror_percent", "")
+
+
+def seen_by(env, role: str, prefix: str) -> list[dict]:
+    return [s for s in env.servers[role].seen() if s["path"].startswith(prefix)]
+
+
+def test_sampled_config_is_the_shipped_one_plus_plain_clusters():
+    """envoy-sampled.yaml scores its sample exactly as envoy.yaml scores everything; the rest of the traffic
+    goes to plain copies of the two clusters, where a native filter strips the same secrets."""
+    import yaml
+    one, sampled = (yaml.safe_load(p.read_text()) for p in (ENVOY_YAML, SAMPLED_YAML))
+    assert compare_config(sampled) == compare_config(one)
+    c1, cs = clusters(one), clusters(sampled)
+    assert set(cs) == set(c1) | {PRIMARY_DIRECT, SHADOW_DIRECT} and all(cs[n] == c1[n] for n in c1)
+    for direct, captured in ((PRIMARY_DIRECT, PRIMARY), (SHADOW_DIRECT, SHADOW)):
+        assert cs[direct]["load_assignment"]["endpoints"] == c1[captured]["load_assignment"]["endpoints"]
+        assert "envoy.filters.http.wasm" not in yaml.safe_dump(cs[direct])
+    assert "typed_extension_protocol_options" not in cs[PRIMARY_DIRECT]
+    filters = cs[SHADOW_DIRECT]["typed_extension_protocol_options"][
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"]
+    removed = [m["remove"] for m in filters[0]["typed_config"]["mutations"]["request_mutations"]]
+    assert sorted(removed) == sorted(SECRETS)
+
+    hcm = sampled["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    sample, plain, other = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    assert sample["route"] == main_route(one)
+    assert sample["match"]["runtime_fraction"]["runtime_key"] == "shadow_compare.capture_percent"
+    mirror = {**main_route(one)["request_mirror_policies"][0], "cluster": SHADOW_DIRECT}
+    assert plain["route"] == {**main_route(one), "cluster": PRIMARY_DIRECT, "request_mirror_policies": [mirror]}
+    assert other["route"] == {"cluster": PRIMARY_DIRECT, "timeout": main_route(one)["timeout"]}
+
+
+def test_outside_the_sample_requests_are_mirrored_but_not_captured(sampled_env):
+    """capture_percent 0: users and the shadow get every GET/POST as with the full config, minus the secrets;
+    no record is made; other methods never reach the shadow."""
+    env = sampled_env
+    set_runtime(env, "shadow_compare.capture_percent", 0)
+    try:
+        for role in ("primary", "shadow"):
+            env.servers[role].seen()
+        before = snapshot(env)
+        n = 6
+        for i in range(n):
+            r = env.post(f"/classify/plain-{i}", spec({"body": {"label": "cat"}}, {"body": {"label": "dog"}}),
+                         headers=SECRETS)
+            assert (r.status, r.json()) == (200, {"label": "cat"})
+        for method in ("PUT", "DELETE"):
+            r = env.request(method, f"/classify/plain-{method}", b"{}", {"content-type": "application/json"})
+            assert r.status == 200
+        expect_counts(env, before, {})
+        assert len(seen_by(env, "primary", "/classify/plain-")) == n + 2
+        shadow = seen_by(env, "shadow", "/classify/plain-")
+        assert sorted(s["path"] for s in shadow) == sorted(f"/classify/plain-{i}" for i in range(n))
+        for s in shadow:
+            assert {k: s["headers"].get(k) for k in SECRETS} == dict.fromkeys(SECRETS)
+            assert s["headers"].get("x-shadow-deployment") == "true"
+    finally:
+        set_runtime(env, "shadow_compare.capture_percent", "")
+
+
+def test_the_sample_is_scored_like_the_full_config(sampled_env):
+    """capture_percent 100: every request takes the captured clusters and is scored as envoy.yaml does."""
+    env = sampled_env
+    set_runtime(env, "shadow_compare.capture_percent", 100)
+    try:
+        env.servers["shadow"].seen()
+        before = snapshot(env)
+        for i, shadow_label in enumerate(("cat", "cat", "dog")):
+            r = env.post(f"/classify/sampled-{i}", spec({"body": {"label": "cat"}}, {"body": {"label": shadow_label}}),
+                         headers=SECRETS)
+            assert (r.status, r.json()) == (200, {"label": "cat"})
+        r = env.request("DELETE", "/classify/sampled-delete", b"{}", {"content-type": "application/json"})
+        assert r.status == 200
+        expect_counts(env, before, {
+            stat("classify", SHADOW, "pairs"): 3, stat("classify", SHADOW, "divergent"): 1,
+            # the capture filter blocks the DELETE on the shadow: compare sees only the primary
+            global_stat("capture.blocked"): 1, stat("classify", SHADOW, "unmirrored"): 1,
+            global_stat("records"): 3 * 3 + 1,
+        })
+        shadow = seen_by(env, "shadow", "/classify/sampled-")
+        assert sorted(s["path"] for s in shadow) == [f"/classify/sampled-{i}" for i in range(3)]
+        assert all(s["headers"].get(k) is None for s in shadow for k in SECRETS)
+    finally:
+        set_runtime(env, "shadow_compare.capture_percent", "")
+
+
+def test_a_partial_sample_pairs_every_captured_request(sampled_env):
+    """capture_percent 50 over 200 requests: about half are scored (binomial: 100 +- 7; the bounds are 5.6
+    standard deviations out), and each scored request was captured on both sides: no unmirrored, no missing."""
+    env = sampled_env
+    set_runtime(env, "shadow_compare.capture_percent", 50)
+    try:
+        env.servers["shadow"].seen()
+        before = snapshot(env)
+        n = 200
+        def one(i):
+            return env.post(f"/classify/half-{i}", spec({"body": {"label": "cat"}}, {"body": {"label": "cat"}})).status
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            assert list(pool.map(one, range(n))) == [200] * n
+        env.settle()
+        pairs = env.envoy.value(stat("classify", SHADOW, "pairs")) - before.get(stat("classify", SHADOW, "pairs"), 0)
+        assert 60 <= pairs <= 140, pairs
+        expect_counts(env, before, {stat("classify", SHADOW, "pairs"): pairs, global_stat("records"): 3 * pairs})
+        assert len(seen_by(env, "shadow", "/classify/half-")) == n
+    finally:
+        set_runtime(env, "shadow_compare.capture_percent", "")
 
 
 # ---------------------------------------------------------------------------------------------- bad configs
