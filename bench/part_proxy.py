@@ -1,12 +1,13 @@
 """Part B: what the filter costs the primary path, what the compare service can score, and Envoy's memory.
 
 Everything on 127.0.0.1. Two bench upstreams (benches/upstream.rs: production and shadow, canned bodies)
-and three Envoys started from envoy/envoy.yaml, all running at once on their own ports:
-  a  routing to production only: no mirror, no wasm
-  b  mirroring to the shadow, no wasm
-  c  the shipped config: mirroring, capture filters on both clusters, the compare service
+and four Envoys, all running at once on their own ports:
+  a  envoy/envoy.yaml routing to production only: no mirror, no wasm
+  b  envoy/envoy.yaml mirroring to the shadow, no wasm
+  c  envoy/envoy.yaml as shipped: mirroring, capture filters on both clusters, the compare service
+  d  envoy/envoy-sampled.yaml as shipped: every request mirrored, a sample captured and scored
 Load comes from wrk. For each kind of request (embed, generate, classify) and each load (paced, saturation)
-the three Envoys are measured back to back, in an order that rotates every round; the tables give medians
+the four Envoys are measured back to back, in an order that rotates every round; the tables give medians
 over rounds and the ratios of medians.
 
 The compare service's capacity: during c's saturation runs the stats tell pairs scored, dropped and the
@@ -29,12 +30,16 @@ from common import (
     GENERATED, ROOT, Processes, fmt, fmt_ratio, http, median, port_free, ratio, rel, show_cmd, table, wait_until,
 )
 
-CONFIGS = ("a", "b", "c")
+CONFIGS = ("a", "b", "c", "d")
+# The configs with shadow-compare in them, each measured against b.
+CANDIDATES = ("c", "d")
 CONFIG_NAMES = {
     "a": "a: no mirror, no wasm",
     "b": "b: mirror, no wasm",
     "c": "c: mirror + shadow-compare",
+    "d": "d: mirror + shadow-compare on a sample",  # the sample's percent is added from the file
 }
+SAMPLED_YAML = os.path.join("envoy", "envoy-sampled.yaml")
 KINDS = {  # request path -> the rule's kind in envoy/envoy.yaml
     "embed": "cosine",
     "generate": "rouge_l",
@@ -89,14 +94,29 @@ def walk(node, fn):
             walk(v, fn)
 
 
+def sample_percent(cfg):
+    """The default of `shadow_compare.capture_percent` in a sampled config: the percent of requests scored."""
+    found = []
+
+    def look(node):
+        if isinstance(node, dict) and node.get("runtime_key") == "shadow_compare.capture_percent":
+            found.append(node["default_value"]["numerator"])
+
+    walk(cfg, look)
+    if len(found) != 1:
+        raise RuntimeError(f"{SAMPLED_YAML}: expected one route sampled by shadow_compare.capture_percent")
+    return found[0]
+
+
 def envoy_config(base, which, ports, wasm):
-    """envoy/envoy.yaml with the bench's ports and .wasm copy; a and b drop the wasm, a the mirror too."""
+    """A shipped config with the bench's ports and .wasm copy; a and b drop the wasm, a the mirror too."""
     cfg = copy.deepcopy(base)
     cfg["admin"]["address"]["socket_address"]["port_value"] = ports[f"admin_{which}"]
     for listener in cfg["static_resources"]["listeners"]:
         listener["address"]["socket_address"]["port_value"] = ports[f"listen_{which}"]
     # Production and shadow go to the bench upstreams; any other cluster (the divergence-sample sink) to a sink.
-    upstream_port = {"production_model": ports["primary"], "shadow_model": ports["shadow"]}
+    upstream_port = {"production_model": ports["primary"], "shadow_model": ports["shadow"],
+                     "production_model_direct": ports["primary"], "shadow_model_direct": ports["shadow"]}
     for cluster in cfg["static_resources"]["clusters"]:
         for ep in cluster["load_assignment"]["endpoints"]:
             for lb in ep["lb_endpoints"]:
@@ -236,8 +256,12 @@ def run(args, bins, wasm, log):
     shutil.rmtree(logs, ignore_errors=True)  # Envoy appends to its --log-path: start each run afresh
     os.makedirs(logs, exist_ok=True)
     bodies_dir = os.path.join(GENERATED, "upstream")
-    with open(os.path.join(ROOT, "envoy", "envoy.yaml")) as f:
-        base = yaml.safe_load(f)
+    bases = {}
+    for which in CONFIGS:
+        with open(os.path.join(ROOT, SAMPLED_YAML if which == "d" else os.path.join("envoy", "envoy.yaml"))) as f:
+            bases[which] = yaml.safe_load(f)
+    percent = sample_percent(bases["d"])
+    config_names = {**CONFIG_NAMES, "d": f"{CONFIG_NAMES['d']} ({percent}%)"}
     envoy_exe = os.path.join(ROOT, ".venv", "bin", "envoy")
     # "<path>/envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL": keep what follows "version:".
     envoy_version = "envoy " + subprocess.run([envoy_exe, "--version"], capture_output=True, text=True).stdout.split(
@@ -269,7 +293,7 @@ def run(args, bins, wasm, log):
         for which in CONFIGS:
             cfg_path = os.path.join(work, f"envoy-{which}.yaml")
             with open(cfg_path, "w") as f:
-                yaml.safe_dump(envoy_config(base, which, ports, wasm), f, sort_keys=False)
+                yaml.safe_dump(envoy_config(bases[which], which, ports, wasm), f, sort_keys=False)
             log_path = os.path.join(logs, f"envoy-{which}.log")
             argv = [envoy_exe, "-c", cfg_path, "--concurrency", "2", "--disable-hot-restart", "--log-level", "warn",
                     "--log-path", log_path]
@@ -283,7 +307,7 @@ def run(args, bins, wasm, log):
                 url = f"http://127.0.0.1:{ports[f'listen_{which}']}/{path}"
                 wait_until(lambda: http("POST", url, b"{}")[0] == 200, 30, f"envoy {which} /{path}",
                            envoys[which], os.path.join(logs, f"envoy-{which}.log"))
-        log(f"  upstreams and Envoys a, b, c up ({envoy_version})")
+        log(f"  upstreams and Envoys {', '.join(CONFIGS)} up ({envoy_version})")
         rss_idle = {which: proc_status(envoys[which].pid) for which in CONFIGS}
         # Warm-up: connection pools, V8's tiers, the allocators' arenas.
         before = admin_stats(ports["admin_c"])
@@ -299,7 +323,7 @@ def run(args, bins, wasm, log):
         capacity = {path: [] for path in list(KINDS) + list(PROBES)}
         rss = {c: [] for c in CONFIGS}
         for r in range(args.rounds):
-            order = CONFIGS[r % 3:] + CONFIGS[:r % 3]
+            order = CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]
             for path in KINDS:
                 for mode in ("paced", "sat"):
                     for which in order:
@@ -312,15 +336,18 @@ def run(args, bins, wasm, log):
                             res = measure_compare(wrk, url, scripts[(path, mode)], seconds, conns, pid,
                                                   ports["admin_c"], path)
                             capacity[path].append(res)
-                        elif which == "c":
-                            before = admin_stats(ports["admin_c"])
+                        elif which in CANDIDATES:
+                            admin = ports[f"admin_{which}"]
+                            before = admin_stats(admin)
                             res = wrk.run(mode, url, scripts[(path, mode)], seconds, conns)
-                            drain(ports["admin_c"])
-                            res["dropped"] = rule_delta(before, admin_stats(ports["admin_c"]), path, ".dropped")
+                            drain(admin)
+                            res["dropped"] = rule_delta(before, admin_stats(admin), path, ".dropped")
+                            res["pairs"] = rule_delta(before, admin_stats(admin), path, ".pairs")
                         else:
                             res = wrk.run(mode, url, scripts[(path, mode)], seconds, conns)
-                        if which == "c":
-                            drain(ports["admin_c"])  # c's leftover scoring is c's cost, and must not overlap a or b
+                        if which in CANDIDATES:
+                            # Leftover scoring is the config's own cost, and must not overlap the next run.
+                            drain(ports[f"admin_{which}"])
                         res["envoy_cpu_us_per_req"] = (cpu_seconds(pid) - cpu0) / max(1, res["requests"]) * 1e6
                         res["main_cpu_us_per_req"] = (cpu_seconds(pid, pid) - main0) / max(1, res["requests"]) * 1e6
                         results.setdefault((path, mode, which), []).append(res)
@@ -364,7 +391,7 @@ def run(args, bins, wasm, log):
         procs.stop_all()
 
     out = report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk, commands, envoy_version,
-                 wrk_version)
+                 wrk_version, config_names, percent)
     out["warmup_dropped"] = warmup_dropped
     return out
 
@@ -427,13 +454,14 @@ def drain(admin_port, deadline_s=5.0):
 
 
 def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk, commands, envoy_version,
-           wrk_version):
+           wrk_version, config_names, percent):
     med = {}
     for key, runs in results.items():
         med[key] = {m: median([r[m] for r in runs]) for m in ("p50", "p99", "p999", "rps", "envoy_cpu_us_per_req",
                                                              "main_cpu_us_per_req")}
         med[key]["errors"] = sum(r["errors"] for r in runs)
-        med[key]["dropped"] = sum(r["dropped"] for r in runs) if key[2] == "c" else None
+        med[key]["dropped"] = sum(r["dropped"] for r in runs) if key[2] in CANDIDATES else None
+        med[key]["pairs"] = sum(r["pairs"] for r in runs) if key[2] in CANDIDATES else None
         med[key]["n"] = len(runs)
 
     lat_rows, ratio_rows, goals = [], [], []
@@ -441,29 +469,32 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
         for mode in ("paced", "sat"):
             for which in CONFIGS:
                 m = med[(path, mode, which)]
-                lat_rows.append([f"/{path}", mode, CONFIG_NAMES[which], fmt(m["rps"]), fmt(m["p50"] / 1000, 3),
+                lat_rows.append([f"/{path}", mode, config_names[which], fmt(m["rps"]), fmt(m["p50"] / 1000, 3),
                                  fmt(m["p99"] / 1000, 3), fmt(m["p999"] / 1000, 3),
                                  f'{fmt(m["envoy_cpu_us_per_req"])} ({fmt(m["main_cpu_us_per_req"])})',
-                                 m["errors"], "—" if m["dropped"] is None else m["dropped"], m["n"]])
-            a, b, c = (med[(path, mode, w)] for w in CONFIGS)
-            cb_p99, ca_p99 = ratio(c["p99"], b["p99"]), ratio(c["p99"], a["p99"])
-            cb_rps, ca_rps = ratio(c["rps"], b["rps"]), ratio(c["rps"], a["rps"])
-            ratio_rows.append([f"/{path}", mode, fmt_ratio(ratio(c["p50"], b["p50"])), fmt_ratio(cb_p99),
-                               fmt_ratio(ratio(c["p999"], b["p999"])), fmt_ratio(cb_rps),
-                               fmt_ratio(ratio(c["p50"], a["p50"])), fmt_ratio(ca_p99),
-                               fmt_ratio(ratio(c["p999"], a["p999"])), fmt_ratio(ca_rps)])
-            if mode == "paced":
-                goals.append((f"/{path} paced: (c)/(b) p99 ≤ 1.05", cb_p99, cb_p99 is not None and cb_p99 <= 1.05))
-            else:
-                goals.append((f"/{path} saturation: (c)/(b) throughput ≥ 0.95", cb_rps,
-                               cb_rps is not None and cb_rps >= 0.95))
-                goals.append((f"/{path} saturation: (c)/(b) p99 ≤ 1.05", cb_p99, cb_p99 is not None and cb_p99 <= 1.05))
+                                 m["errors"], "—" if m["pairs"] is None else m["pairs"],
+                                 "—" if m["dropped"] is None else m["dropped"], m["n"]])
+            a, b = med[(path, mode, "a")], med[(path, mode, "b")]
+            for w in CANDIDATES:
+                x = med[(path, mode, w)]
+                xb_p99, xb_rps = ratio(x["p99"], b["p99"]), ratio(x["rps"], b["rps"])
+                ratio_rows.append([f"/{path}", mode, w, fmt_ratio(ratio(x["p50"], b["p50"])), fmt_ratio(xb_p99),
+                                   fmt_ratio(ratio(x["p999"], b["p999"])), fmt_ratio(xb_rps),
+                                   fmt_ratio(ratio(x["p50"], a["p50"])), fmt_ratio(ratio(x["p99"], a["p99"])),
+                                   fmt_ratio(ratio(x["p999"], a["p999"])), fmt_ratio(ratio(x["rps"], a["rps"]))])
+                if mode == "paced":
+                    goals.append((f"/{path} paced: ({w})/(b) p99 ≤ 1.05", xb_p99, xb_p99 is not None and xb_p99 <= 1.05))
+                else:
+                    goals.append((f"/{path} saturation: ({w})/(b) throughput ≥ 0.95", xb_rps,
+                                   xb_rps is not None and xb_rps >= 0.95))
+                    goals.append((f"/{path} saturation: ({w})/(b) p99 ≤ 1.05", xb_p99,
+                                   xb_p99 is not None and xb_p99 <= 1.05))
 
     latency_table = table(["path", "load", "config", "req/s", "p50 ms", "p99 ms", "p99.9 ms",
-                           "Envoy CPU µs/req (main thread)", "errors", "pairs dropped", "rounds"],
+                           "Envoy CPU µs/req (main thread)", "errors", "pairs scored", "pairs dropped", "rounds"],
                           lat_rows)
-    ratio_table = table(["path", "load", "c/b p50", "c/b p99", "c/b p99.9", "c/b req/s", "c/a p50", "c/a p99",
-                         "c/a p99.9", "c/a req/s"], ratio_rows)
+    ratio_table = table(["path", "load", "x", "x/b p50", "x/b p99", "x/b p99.9", "x/b req/s", "x/a p50", "x/a p99",
+                         "x/a p99.9", "x/a req/s"], ratio_rows)
     goal_table = table(["goal", "measured", ""], [[g, fmt_ratio(v), "met" if ok else "NOT met"] for g, v, ok in goals])
 
     cap_rows, cap_results = [], []
@@ -508,7 +539,7 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
     for which in CONFIGS:
         rss_med[which] = {k: median([x[k] for x in rss[which]]) for k in ("VmRSS", "VmHWM")}
         rss_med[which]["idle_VmRSS"] = rss_idle[which]["VmRSS"]
-        rss_rows.append([CONFIG_NAMES[which], fmt(rss_idle[which]["VmRSS"], 1), fmt(rss_med[which]["VmRSS"], 1),
+        rss_rows.append([config_names[which], fmt(rss_idle[which]["VmRSS"], 1), fmt(rss_med[which]["VmRSS"], 1),
                          fmt(rss_med[which]["VmHWM"], 1), fmt(rss_med[which]["VmRSS"] - rss_med["a"]["VmRSS"], 1),
                          len(rss[which])])
     rss_table = table(["config", "VmRSS after start, MiB", "VmRSS after load, MiB", "VmHWM MiB",
@@ -519,7 +550,8 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
         "capacity_table": cap_table, "rss_table": rss_table,
         "goals": [{"goal": g, "value": v, "met": ok} for g, v, ok in goals],
         "capacity": cap_results, "rss": rss_med,
-        "medians": {"|".join(k): v for k, v in med.items()},
+        "medians": {"|".join(k): v for k, v in med.items()}, "config_names": config_names,
+        "sample_percent": percent,
         "wrk_commands": wrk.commands, "commands": commands, "envoy_version": envoy_version,
         "wrk_version": wrk_version[0] if wrk_version else "",
         "final_compare_stats": {k: v for k, v in final_stats.items() if v},

@@ -193,23 +193,26 @@ def markdown(m, a, b, started, elapsed, argv):
             "",
             "On 127.0.0.1: two bench upstreams (`benches/upstream.rs`, thread per connection, canned bodies: a "
             "1,536-dim embedding (34 KB), a 500-token text (3.5 KB), a small label; the shadow answers slightly "
-            "differently) and three Envoys, all running at once, `--concurrency 2`, configs generated from "
-            "`envoy/envoy.yaml` (ports and the .wasm path changed):",
+            "differently) and four Envoys, all running at once, `--concurrency 2`, configs generated from "
+            "`envoy/envoy.yaml` and `envoy/envoy-sampled.yaml` (ports and the .wasm path changed):",
             "",
             "- **a**: routes to production only: no mirror policy, no wasm (capture filters and compare service "
             "removed)",
             "- **b**: a + the mirror policy to the shadow cluster, no wasm",
             "- **c**: the shipped config: mirror, capture filters on both clusters, the compare service",
+            f"- **d**: `envoy/envoy-sampled.yaml` as shipped: every request mirrored as in b; a route picks "
+            f"{b['sample_percent']}% of requests (runtime key `shadow_compare.capture_percent`) for the captured "
+            "clusters, the rest go to plain copies of the clusters with no wasm",
             "",
             f"Load: wrk (`{b['wrk_version']}`), POST of a small request body. **paced**: {s['paced_conns']} "
             f"connections, each waiting {s['pace_ms']} ms between requests (wrk's `delay()`; wrk has no fixed-rate "
             f"mode, so the rate is near-fixed and is shown), {s['paced_seconds']} s per run. **sat** (saturation): "
-            f"{s['sat_conns']} connections, no pause, {s['sat_seconds']} s per run. For each path and load the three "
+            f"{s['sat_conns']} connections, no pause, {s['sat_seconds']} s per run. For each path and load the four "
             f"Envoys run back to back, the order rotating each round; {s['rounds']} rounds; medians over rounds. "
-            "Latency is wrk's (client side, closed loop). Pairs dropped: c's `shadow_compare.rule.<rule>.*.dropped` "
+            "Latency is wrk's (client side, closed loop). Pairs scored and dropped: `shadow_compare.rule.<rule>.*.pairs` and `.dropped` "
             "over the run, summed over rounds. Envoy CPU µs/req: user+system CPU of the whole Envoy "
             "process (all threads) during the run, per request, and in brackets that of its main thread, where "
-            "c's compare service runs (for c it includes draining the scoring backlog after the run). wrk, the upstreams and the three Envoys share the machine's cores, so saturation "
+            "the compare service runs (for c and d it includes draining the scoring backlog after the run). wrk, the upstreams and the four Envoys share the machine's cores, so saturation "
             "throughput is a whole-machine number.",
             "",
             "### Latency and throughput (medians)",
@@ -220,7 +223,7 @@ def markdown(m, a, b, started, elapsed, argv):
             "",
             b["ratio_table"],
             "",
-            "### Goals from the issue: (c)/(b) p99 ≤ 1.05 and throughput ≥ 0.95",
+            "### Goals from the issue: (c)/(b) p99 ≤ 1.05 and throughput ≥ 0.95, and the same for (d)",
             "",
             b["goal_table"],
             "",
@@ -274,14 +277,15 @@ def summary(a, b):
         for g in b["goals"]:
             lines.append(f"- Part B, {g['goal']}: **{fmt_ratio(g['value'])}**: {'met' if g['met'] else 'NOT met'}")
         for path in ("embed", "generate", "classify"):
-            cpu = {w: b["medians"][f"{path}|sat|{w}"]["envoy_cpu_us_per_req"] for w in ("a", "b", "c")}
+            cpu = {w: b["medians"][f"{path}|sat|{w}"]["envoy_cpu_us_per_req"] for w in ("a", "b", "c", "d")}
             lines.append(
                 f"- Part B, /{path}: Envoy CPU per request at saturation a {fmt(cpu['a'])} µs, b {fmt(cpu['b'])} µs, "
-                f"c {fmt(cpu['c'])} µs: shadow-compare adds {fmt(cpu['c'] - cpu['b'])} µs per request over b"
+                f"c {fmt(cpu['c'])} µs, d {fmt(cpu['d'])} µs: shadow-compare adds {fmt(cpu['c'] - cpu['b'])} µs "
+                f"per request over b, and {fmt(cpu['d'] - cpu['b'])} µs on a {b['sample_percent']}% sample"
             )
         rss = b["rss"]
-        lines.append(f"- Part B, Envoy VmRSS after load: a {fmt(rss['a']['VmRSS'], 1)} MiB, b "
-                     f"{fmt(rss['b']['VmRSS'], 1)} MiB, c {fmt(rss['c']['VmRSS'], 1)} MiB")
+        lines.append("- Part B, Envoy VmRSS after load: " + ", ".join(
+            f"{w} {fmt(rss[w]['VmRSS'], 1)} MiB" for w in ("a", "b", "c", "d")))
     return lines
 
 
