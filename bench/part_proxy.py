@@ -290,23 +290,30 @@ def run(args, bins, wasm, log):
             p = procs.start(argv, os.path.join(logs, f"upstream-{role}.log"))
             wait_until(lambda: http("GET", f"http://127.0.0.1:{ports[role]}/healthz")[0] == 200, 20,
                        f"upstream {role}", p)
-        for which in CONFIGS:
-            cfg_path = os.path.join(work, f"envoy-{which}.yaml")
-            with open(cfg_path, "w") as f:
-                yaml.safe_dump(envoy_config(bases[which], which, ports, wasm), f, sort_keys=False)
-            log_path = os.path.join(logs, f"envoy-{which}.log")
-            argv = [envoy_exe, "-c", cfg_path, "--concurrency", "2", "--disable-hot-restart", "--log-level", "warn",
-                    "--log-path", log_path]
-            commands.setdefault(f"envoy_{which}", show_cmd(argv))
-            envoys[which] = procs.start(argv, os.path.join(logs, f"envoy-{which}.out"))
-        for which in CONFIGS:
-            admin = ports[f"admin_{which}"]
-            wait_until(lambda: http("GET", f"http://127.0.0.1:{admin}/ready")[0] == 200, 90,
-                       f"envoy {which}", envoys[which], os.path.join(logs, f"envoy-{which}.log"))
-            for path in KINDS:
-                url = f"http://127.0.0.1:{ports[f'listen_{which}']}/{path}"
-                wait_until(lambda: http("POST", url, b"{}")[0] == 200, 30, f"envoy {which} /{path}",
-                           envoys[which], os.path.join(logs, f"envoy-{which}.log"))
+        def start_envoys(workers):
+            """One Envoy per config with `workers` worker threads; returns them once each answers every path."""
+            started = {}
+            for which in CONFIGS:
+                cfg_path = os.path.join(work, f"envoy-{which}.yaml")
+                with open(cfg_path, "w") as f:
+                    yaml.safe_dump(envoy_config(bases[which], which, ports, wasm), f, sort_keys=False)
+                name = f"envoy-{which}" if workers == 2 else f"envoy-{which}-{workers}w"
+                argv = [envoy_exe, "-c", cfg_path, "--concurrency", str(workers), "--disable-hot-restart",
+                        "--log-level", "warn", "--log-path", os.path.join(logs, f"{name}.log")]
+                commands.setdefault(f"envoy_{which}" if workers == 2 else f"envoy_{which}_{workers}w", show_cmd(argv))
+                started[which] = procs.start(argv, os.path.join(logs, f"{name}.out"))
+            for which in CONFIGS:
+                admin = ports[f"admin_{which}"]
+                log_path = os.path.join(logs, f"envoy-{which}.log" if workers == 2 else f"envoy-{which}-{workers}w.log")
+                wait_until(lambda: http("GET", f"http://127.0.0.1:{admin}/ready")[0] == 200, 90,
+                           f"envoy {which}", started[which], log_path)
+                for path in KINDS:
+                    url = f"http://127.0.0.1:{ports[f'listen_{which}']}/{path}"
+                    wait_until(lambda: http("POST", url, b"{}")[0] == 200, 30, f"envoy {which} /{path}",
+                               started[which], log_path)
+            return started
+
+        envoys = start_envoys(2)
         log(f"  upstreams and Envoys {', '.join(CONFIGS)} up ({envoy_version})")
         rss_idle = {which: proc_status(envoys[which].pid) for which in CONFIGS}
         # Warm-up: connection pools, V8's tiers, the allocators' arenas.
@@ -387,12 +394,36 @@ def run(args, bins, wasm, log):
                 log(f"  python /compare round {r + 1}/{args.service_rounds} {LABELS[path]}: {res['rps']:,.1f} pairs/s")
         procs.stop(py)
         final_stats = admin_stats(ports["admin_c"])
+        rss_one_worker = memory_with_one_worker(args, wrk, scripts, ports, procs, envoys, start_envoys, log)
     finally:
         procs.stop_all()
 
     out = report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk, commands, envoy_version,
-                 wrk_version, config_names, percent)
+                 wrk_version, config_names, percent, rss_one_worker)
     out["warmup_dropped"] = warmup_dropped
+    return out
+
+
+def memory_with_one_worker(args, wrk, scripts, ports, procs, envoys, start_envoys, log):
+    """What one worker costs in memory: each config again with one worker thread, given the same load as one
+    round (a warm-up, then a saturation run per path, and c's capacity probe), then VmRSS. Compared with the
+    two-worker Envoys after their first round, the difference is one worker's share."""
+    for which in CONFIGS:
+        procs.stop(envoys[which])
+    started = start_envoys(1)
+    out = {}
+    for which in CONFIGS:
+        url = f"http://127.0.0.1:{ports[f'listen_{which}']}"
+        paths = list(KINDS) + (list(PROBES) if which == "c" else [])
+        for path in paths:
+            wrk.run("warmup", url, scripts[(path, "sat")], 1, 8)
+        for path in paths:
+            wrk.run("sat", url, scripts[(path, "sat")], args.sat_seconds, args.sat_conns)
+            if which in CANDIDATES:
+                drain(ports[f"admin_{which}"], 30 if path in PROBES else 5)
+        out[which] = proc_status(started[which].pid)
+        procs.stop(started[which])
+    log("  one worker: VmRSS " + ", ".join(f"{w} {out[w]['VmRSS']:.1f} MiB" for w in CONFIGS))
     return out
 
 
@@ -454,7 +485,7 @@ def drain(admin_port, deadline_s=5.0):
 
 
 def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk, commands, envoy_version,
-           wrk_version, config_names, percent):
+           wrk_version, config_names, percent, rss_one_worker):
     med = {}
     for key, runs in results.items():
         med[key] = {m: median([r[m] for r in runs]) for m in ("p50", "p99", "p999", "rps", "envoy_cpu_us_per_req",
@@ -545,9 +576,23 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
     rss_table = table(["config", "VmRSS after start, MiB", "VmRSS after load, MiB", "VmHWM MiB",
                        "VmRSS after load − a, MiB", "samples"], rss_rows)
 
+    # Per worker: two workers after round 1 against one worker after the same load.
+    worker_rows, per_worker = [], {}
+    for which in CONFIGS:
+        two, one = rss[which][0]["VmRSS"], rss_one_worker[which]["VmRSS"]
+        per_worker[which] = {"one_worker": one, "two_workers": two, "per_worker": two - one}
+        worker_rows.append([config_names[which], fmt(one, 1), fmt(two, 1), fmt(two - one, 1)])
+    for which in CANDIDATES:
+        w, b = per_worker[which], per_worker["b"]
+        w["filter_per_worker"] = w["per_worker"] - b["per_worker"]
+        w["filter_fixed"] = (w["one_worker"] - b["one_worker"]) - w["filter_per_worker"]
+    worker_table = table(["config", "VmRSS, 1 worker, MiB", "VmRSS, 2 workers, MiB", "one more worker, MiB"],
+                         worker_rows)
+
     return {
         "latency_table": latency_table, "ratio_table": ratio_table, "goal_table": goal_table,
-        "capacity_table": cap_table, "rss_table": rss_table,
+        "capacity_table": cap_table, "rss_table": rss_table, "worker_table": worker_table,
+        "per_worker": per_worker,
         "goals": [{"goal": g, "value": v, "met": ok} for g, v, ok in goals],
         "capacity": cap_results, "rss": rss_med,
         "medians": {"|".join(k): v for k, v in med.items()}, "config_names": config_names,

@@ -252,6 +252,14 @@ def markdown(m, a, b, started, elapsed, argv):
             "",
             b["rss_table"],
             "",
+            "Per worker: after the runs above, each config is started again with one worker thread "
+            "(`--concurrency 1`) and given the load of one round (a warm-up and a saturation run per path, and for "
+            "c the capacity probe); its VmRSS is compared with the two-worker Envoy's after round 1. The difference "
+            "is what one more worker costs.",
+            "",
+            b["worker_table"],
+            "",
+            *worker_notes(b),
             "Commands (one of each):",
             "",
             "```",
@@ -286,7 +294,17 @@ def summary(a, b):
         rss = b["rss"]
         lines.append("- Part B, Envoy VmRSS after load: " + ", ".join(
             f"{w} {fmt(rss[w]['VmRSS'], 1)} MiB" for w in ("a", "b", "c", "d")))
+        pw = b["per_worker"]["c"]
+        lines.append(f"- Part B, memory of shadow-compare (c against b): {fmt(pw['filter_per_worker'], 1)} MiB per "
+                     f"worker, {fmt(pw['filter_fixed'], 1)} MiB once")
     return lines
+
+
+def worker_notes(b):
+    pw = b["per_worker"]
+    return [f"- {w}: shadow-compare adds {fmt(pw[w]['filter_per_worker'], 1)} MiB per worker (its two capture "
+            f"VMs on each worker thread) and {fmt(pw[w]['filter_fixed'], 1)} MiB once (the compare service's VM on the "
+            "main thread, with the memory its pairing table and backlog grew to), against b." for w in ("c", "d")] + [""]
 
 
 def capacity_notes(b):
