@@ -292,19 +292,21 @@ def run(args, bins, wasm, log):
                        f"upstream {role}", p)
         def start_envoys(workers):
             """One Envoy per config with `workers` worker threads; returns them once each answers every path."""
+            def name(which):
+                return f"envoy-{which}" if workers == 2 else f"envoy-{which}-{workers}w"
+
             started = {}
             for which in CONFIGS:
                 cfg_path = os.path.join(work, f"envoy-{which}.yaml")
                 with open(cfg_path, "w") as f:
                     yaml.safe_dump(envoy_config(bases[which], which, ports, wasm), f, sort_keys=False)
-                name = f"envoy-{which}" if workers == 2 else f"envoy-{which}-{workers}w"
                 argv = [envoy_exe, "-c", cfg_path, "--concurrency", str(workers), "--disable-hot-restart",
-                        "--log-level", "warn", "--log-path", os.path.join(logs, f"{name}.log")]
-                commands.setdefault(f"envoy_{which}" if workers == 2 else f"envoy_{which}_{workers}w", show_cmd(argv))
-                started[which] = procs.start(argv, os.path.join(logs, f"{name}.out"))
+                        "--log-level", "warn", "--log-path", os.path.join(logs, f"{name(which)}.log")]
+                commands.setdefault(name(which).replace("-", "_"), show_cmd(argv))
+                started[which] = procs.start(argv, os.path.join(logs, f"{name(which)}.out"))
             for which in CONFIGS:
                 admin = ports[f"admin_{which}"]
-                log_path = os.path.join(logs, f"envoy-{which}.log" if workers == 2 else f"envoy-{which}-{workers}w.log")
+                log_path = os.path.join(logs, f"{name(which)}.log")
                 wait_until(lambda: http("GET", f"http://127.0.0.1:{admin}/ready")[0] == 200, 90,
                            f"envoy {which}", started[which], log_path)
                 for path in KINDS:
@@ -348,8 +350,9 @@ def run(args, bins, wasm, log):
                             before = admin_stats(admin)
                             res = wrk.run(mode, url, scripts[(path, mode)], seconds, conns)
                             drain(admin)
-                            res["dropped"] = rule_delta(before, admin_stats(admin), path, ".dropped")
-                            res["pairs"] = rule_delta(before, admin_stats(admin), path, ".pairs")
+                            after = admin_stats(admin)
+                            res["dropped"] = rule_delta(before, after, path, ".dropped")
+                            res["pairs"] = rule_delta(before, after, path, ".pairs")
                         else:
                             res = wrk.run(mode, url, scripts[(path, mode)], seconds, conns)
                         if which in CANDIDATES:

@@ -255,7 +255,8 @@ def markdown(m, a, b, started, elapsed, argv):
             "Per worker: after the runs above, each config is started again with one worker thread "
             "(`--concurrency 1`) and given the load of one round (a warm-up and a saturation run per path, and for "
             "c the capacity probe); its VmRSS is compared with the two-worker Envoy's after round 1. The difference "
-            "is what one more worker costs.",
+            "is what one more worker costs. The split between per worker and once is approximate: the compare "
+            "service's VM keeps the memory of the highest backlog it reached, which differs between the two runs.",
             "",
             b["worker_table"],
             "",
