@@ -294,12 +294,11 @@ def test_two_shadows_are_scored_independently(two_shadow_env):
 
 
 def test_secrets_never_reach_the_shadow(env):
-    secrets = SECRETS
     before = snapshot(env)
     for role in ("primary", "shadow"):
         env.servers[role].seen()  # reading clears: start from empty lists
     r = env.post("/classify/secrets", spec({"body": {"label": "cat"}}, {"body": {"label": "cat"}}),
-                 headers={**secrets, "x-e2e-case": "secrets"})
+                 headers={**SECRETS, "x-e2e-case": "secrets"})
     assert r.status == 200
     expect_counts(env, before, {stat("classify", SHADOW, "pairs"): 1})
 
@@ -310,8 +309,8 @@ def test_secrets_never_reach_the_shadow(env):
         return seen[0]["headers"]
 
     primary, shadow = the_request("primary"), the_request("shadow")
-    assert {k: primary.get(k) for k in secrets} == secrets
-    assert {k: shadow.get(k) for k in secrets} == dict.fromkeys(secrets)
+    assert {k: primary.get(k) for k in SECRETS} == SECRETS
+    assert {k: shadow.get(k) for k in SECRETS} == dict.fromkeys(SECRETS)
     assert "x-shadow-deployment" not in primary
     assert shadow.get("x-shadow-deployment") == "true"
 
