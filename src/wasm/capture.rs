@@ -95,9 +95,7 @@ impl CaptureShared {
     }
 
     /// Lets `add` put records into the batch, and enqueues the batch at once if that filled it. The first
-    /// record into an empty batch starts the flush tick. A positive period is only ever set here, in an HTTP
-    /// callback, never inside `on_tick`: Envoy builds a new timer for a positive period, and a service that
-    /// changed its period from inside its own tick lost its ticks now and then in the end-to-end suite.
+    /// record into an empty batch starts the flush tick.
     fn with_batch<R>(&self, add: impl FnOnce(&mut Batch) -> R) -> R {
         let mut batch = self.batch.take();
         let was_empty = batch.is_empty();
