@@ -1,13 +1,12 @@
 //! The capture filter's glue: an UPSTREAM HTTP filter on the production cluster and each shadow cluster.
 //!
 //! It feeds host callbacks to [`crate::capture::Capture`], which adds records to this worker's batch; the
-//! batch goes onto the compare service's queue `FLUSH_EVERY_MS` after its first record (root context tick)
-//! or when full. The tick runs only while the batch holds records: an idle capture never wakes its worker.
+//! batch goes onto the compare service's queue every `FLUSH_EVERY_MS` (root context tick) or when full.
 //! Every callback returns `Continue`: the filter never pauses or changes a response. Request headers are
 //! read only in `on_http_request_headers` (they are unreadable later).
 
 use super::host;
-use crate::capture::{batch_full, Capture, Request, RequestDecision, FLUSH_EVERY_MS};
+use crate::capture::{batch_full, Capture, Request, RequestDecision};
 use crate::config::{CaptureConfig, Role};
 use crate::health::{self, Admission, HeartbeatView, Poll};
 use crate::record::Batch;
@@ -16,9 +15,6 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::cell::Cell;
 use std::rc::Rc;
-
-/// The flush tick, as the host takes it.
-const FLUSH_TICK_MS: u32 = FLUSH_EVERY_MS as u32;
 
 /// Per-plugin state shared by every request on this worker.
 pub struct CaptureShared {
@@ -94,24 +90,19 @@ impl CaptureShared {
         }
     }
 
-    /// Lets `add` put records into the batch, and enqueues the batch at once if that filled it. The first
-    /// record into an empty batch starts the flush tick.
+    /// Lets `add` put records into the batch, and enqueues the batch at once if that filled it.
     fn with_batch<R>(&self, add: impl FnOnce(&mut Batch) -> R) -> R {
         let mut batch = self.batch.take();
-        let was_empty = batch.is_empty();
         let out = add(&mut batch);
         let full = batch_full(&batch);
-        let started = was_empty && !batch.is_empty();
         self.batch.set(batch);
-        // Without a tick the records would wait for the batch to fill: then send them now.
-        if full || (started && host::set_tick_period_ms(FLUSH_TICK_MS).is_err()) {
+        if full {
             self.flush();
         }
         out
     }
 
-    /// Enqueues whatever the batch holds and stops the tick until the next record (called from the root
-    /// context's tick, and when the batch fills).
+    /// Enqueues whatever the batch holds (called from the root context's tick, and when the batch fills).
     pub fn flush(&self) {
         let mut batch = self.batch.take();
         if let Some(item) = batch.item() {
@@ -121,8 +112,6 @@ impl CaptureShared {
             batch.clear();
         }
         self.batch.set(batch);
-        // Should the host refuse, the tick keeps running and finds empty batches: harmless, as before.
-        let _ = host::set_tick_period_ms(0);
     }
 
     /// Hands one item to the compare service's queue; false if it could not.

@@ -32,7 +32,6 @@ extern "C" {
     fn proxy_get_buffer_bytes(buffer: u32, start: usize, max: usize, out: *mut *mut u8, out_len: *mut usize) -> u32;
     fn proxy_get_property(path: *const u8, path_len: usize, out: *mut *mut u8, out_len: *mut usize) -> u32;
     fn proxy_get_current_time_nanoseconds(out: *mut u64) -> u32;
-    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_resolve_shared_queue(vm: *const u8, vm_len: usize, name: *const u8, name_len: usize, out: *mut u32) -> u32;
     fn proxy_register_shared_queue(name: *const u8, name_len: usize, out: *mut u32) -> u32;
     fn proxy_enqueue_shared_queue(queue: u32, data: *const u8, len: usize) -> u32;
@@ -119,16 +118,6 @@ pub fn now_us() -> u64 {
     match unsafe { proxy_get_current_time_nanoseconds(&mut ns) } {
         OK => ns / 1_000,
         _ => 0,
-    }
-}
-
-/// Sets the tick period of the calling context's root context (0 stops its ticks). From an HTTP context it
-/// applies to that context's root.
-pub fn set_tick_period_ms(period: u32) -> Result<(), u32> {
-    // SAFETY: no pointers.
-    match unsafe { proxy_set_tick_period_milliseconds(period) } {
-        OK => Ok(()),
-        s => Err(s),
     }
 }
 

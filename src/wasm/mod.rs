@@ -56,10 +56,11 @@ impl RootContext for Root {
         };
         match result {
             Ok(root) => {
-                // A capture's tick starts with the first record of each batch (`CaptureShared::with_batch`).
-                if let Root::Compare(_) = root {
-                    self.set_tick_period(Duration::from_millis(compare::TICK_MS));
-                }
+                let tick_ms = match root {
+                    Root::Compare(_) => compare::TICK_MS,
+                    _ => crate::capture::FLUSH_EVERY_MS,
+                };
+                self.set_tick_period(Duration::from_millis(tick_ms));
                 *self = root;
                 true
             }
