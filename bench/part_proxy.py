@@ -39,7 +39,9 @@ CONFIG_NAMES = {
     "c": "c: mirror + shadow-compare",
     "d": "d: mirror + shadow-compare on a sample",  # the sample's percent is added from the file
 }
-SAMPLED_YAML = os.path.join("envoy", "envoy-sampled.yaml")
+# The shipped file each config starts from (a and b then drop what they do not have).
+CONFIG_FILES = {"a": "envoy/envoy.yaml", "b": "envoy/envoy.yaml", "c": "envoy/envoy.yaml",
+                "d": "envoy/envoy-sampled.yaml"}
 KINDS = {  # request path -> the rule's kind in envoy/envoy.yaml
     "embed": "cosine",
     "generate": "rouge_l",
@@ -104,7 +106,7 @@ def sample_percent(cfg):
 
     walk(cfg, look)
     if len(found) != 1:
-        raise RuntimeError(f"{SAMPLED_YAML}: expected one route sampled by shadow_compare.capture_percent")
+        raise RuntimeError(f"{CONFIG_FILES['d']}: expected one route sampled by shadow_compare.capture_percent")
     return found[0]
 
 
@@ -258,7 +260,7 @@ def run(args, bins, wasm, log):
     bodies_dir = os.path.join(GENERATED, "upstream")
     bases = {}
     for which in CONFIGS:
-        with open(os.path.join(ROOT, SAMPLED_YAML if which == "d" else os.path.join("envoy", "envoy.yaml"))) as f:
+        with open(os.path.join(ROOT, CONFIG_FILES[which])) as f:
             bases[which] = yaml.safe_load(f)
     percent = sample_percent(bases["d"])
     config_names = {**CONFIG_NAMES, "d": f"{CONFIG_NAMES['d']} ({percent}%)"}
