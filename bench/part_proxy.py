@@ -351,15 +351,14 @@ def run(args, bins, wasm, log):
                             admin = ports[f"admin_{which}"]
                             before = admin_stats(admin)
                             res = wrk.run(mode, url, scripts[(path, mode)], seconds, conns)
+                            # Leftover scoring is the config's own cost (in its CPU figure, read after this),
+                            # and must not overlap the next run. measure_compare drains the same way.
                             drain(admin)
                             after = admin_stats(admin)
                             res["dropped"] = rule_delta(before, after, path, ".dropped")
                             res["pairs"] = rule_delta(before, after, path, ".pairs")
                         else:
                             res = wrk.run(mode, url, scripts[(path, mode)], seconds, conns)
-                        if which in CANDIDATES:
-                            # Leftover scoring is the config's own cost, and must not overlap the next run.
-                            drain(ports[f"admin_{which}"])
                         res["envoy_cpu_us_per_req"] = (cpu_seconds(pid) - cpu0) / max(1, res["requests"]) * 1e6
                         res["main_cpu_us_per_req"] = (cpu_seconds(pid, pid) - main0) / max(1, res["requests"]) * 1e6
                         results.setdefault((path, mode, which), []).append(res)
