@@ -208,15 +208,32 @@ fn combine_digits(block: u64) -> u64 {
 /// 10^-22 and 2^64, far from subnormals and overflow.
 #[inline(always)]
 fn nearest_quotient(w: u64, k: usize) -> Option<f64> {
+    quotient_with::<WIDE_PRODUCT_IS_CHEAP>(w, k)
+}
+
+/// [`nearest_quotient`], computing the low half's product always (`ALWAYS_BOTH`) or only where it can
+/// matter. The tests run both on every target.
+#[inline(always)]
+fn quotient_with<const ALWAYS_BOTH: bool>(w: u64, k: usize) -> Option<f64> {
     let reciprocal = *RECIPROCALS_OF_FIVE.get(k).filter(|_| k >= 1)?;
     let five_bits = *FIVE_BITS.get(k)?;
     let shift = w.leading_zeros();
     let normal = w << shift;
-    // P >> 64, from the two 64 x 64 bit halves; it is below 2^128, so the sum cannot overflow.
-    let (low_high, _) = mul_wide(normal, reciprocal as u64);
+    // P >> 64 = high · 2^64 + top_low, from the two 64 x 64 bit halves; it is below 2^128, so the sum
+    // cannot overflow. The low half's product adds less than 2^64: at most a carry of one into `high`.
     let (high, top_low) = mul_wide(normal, (reciprocal >> 64) as u64);
-    let (top_low, carry) = top_low.overflowing_add(low_high);
-    let high = high + u64::from(carry);
+    let bits_below = |high: u64| (1u64 << (9 + (high >> 63))) - 1;
+    let (high, top_low) = match high & bits_below(high) {
+        // Only then can that carry change the bits kept or the test for a tie below (1 number in ~250). On
+        // wasm32, where a wide product is four multiplications, the other product is left out otherwise,
+        // and `top_low` is not read; on 64-bit targets it costs less than the branch.
+        below if ALWAYS_BOTH || below == 0 || below == bits_below(high) => {
+            let (low_high, _) = mul_wide(normal, reciprocal as u64);
+            let (top_low, carry) = top_low.overflowing_add(low_high);
+            (high + u64::from(carry), top_low)
+        }
+        _ => (high, top_low),
+    };
     // high has its leading bit at 62 or 63; keep 54 bits.
     let dropped = 9 + (high >> 63) as u32;
     let kept = high >> dropped;
@@ -233,6 +250,9 @@ fn nearest_quotient(w: u64, k: usize) -> Option<f64> {
     }
     Some(f64::from_bits((((biased - 1) as u64) << 52) + mantissa))
 }
+
+/// Whether [`mul_wide`] is one instruction.
+const WIDE_PRODUCT_IS_CHEAP: bool = cfg!(target_pointer_width = "64");
 
 /// The full product a · b as (high, low) 64-bit halves.
 ///
@@ -521,6 +541,34 @@ mod tests {
                 _ => format!("{sign}{}", next() >> (next() % 64)),
             },
         }
+    }
+
+    #[test]
+    fn quotients_where_the_low_product_matters() {
+        // Direct checks of nearest_quotient against the standard library, counting the numbers for which it
+        // needs the low half's product (a carry could change the bits kept or the tie test).
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let (mut both_halves, mut decided) = (0, 0);
+        for i in 0..300_000u64 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let w = (state >> (i % 48)).max(1);
+            let k = 1 + (i % 22) as usize;
+            let normal = w << w.leading_zeros();
+            let (high, _) = mul_wide(normal, (RECIPROCALS_OF_FIVE[k] >> 64) as u64);
+            let below = high & ((1u64 << (9 + (high >> 63))) - 1);
+            both_halves += usize::from(below == 0 || below.count_ones() == 9 + (high >> 63) as u32);
+            let expected: f64 = format!("{w}e-{k}").parse().unwrap();
+            let value = quotient_with::<false>(w, k);
+            assert_eq!(value, quotient_with::<true>(w, k), "{w}e-{k}");
+            if let Some(value) = value {
+                assert_eq!(value.to_bits(), expected.to_bits(), "{w}e-{k}");
+                decided += 1;
+            }
+        }
+        assert!(both_halves > 500, "{both_halves}");
+        assert!(decided > 290_000, "{decided}");
     }
 
     #[test]
