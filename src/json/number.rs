@@ -568,6 +568,14 @@ mod tests {
             }
         }
         assert!(both_halves > 500, "{both_halves}");
+        // Decimals whose double the carry changes (also sent through Envoy by the end-to-end tests).
+        for text in ["0.7158521094824844", "0.47277076208510041", "0.632220989603802630"] {
+            let digits = text.trim_start_matches("0.");
+            let (w, k) = (digits.parse::<u64>().unwrap(), digits.len());
+            let expected: f64 = text.parse().unwrap();
+            assert_eq!(quotient_with::<false>(w, k), Some(expected), "{text}");
+            assert_eq!(quotient_with::<true>(w, k), Some(expected), "{text}");
+        }
         assert!(decided > 290_000, "{decided}");
     }
 
