@@ -8,6 +8,7 @@
 use crate::config::SamplesConfig;
 use crate::decode::decode_body;
 use crate::record::Record;
+use crate::json;
 use crate::score::{Kind, ScoreError};
 
 /// A token bucket: at most `per_second` samples a second, bursts up to the same number.
@@ -126,15 +127,23 @@ fn render_body(body: &[u8], encoding: &str, cfg: &SamplesConfig) -> (String, boo
 /// Replaces every configured pointer's value with `"[REDACTED]"`. A body that is not JSON cannot hold a
 /// pointer and is kept as text; with redaction configured it is withheld entirely, to be safe.
 ///
+/// A valid JSON body that holds none of the pointers is kept as the model wrote it. Checking that takes the
+/// scoring scanner one pass per pointer: 74 µs for a 33 KB embedding in V8, where building a `serde_json`
+/// tree and writing it out again (1,536 numbers parsed and formatted) took 255, on the main thread, for every
+/// sample. Only a body that holds a pointer is rewritten (compact).
+///
 /// ```
 /// use shadow_compare::sample::redact;
 /// let out = redact(br#"{"user": {"email": "a@b.c"}, "x": 1}"#, &["/user/email".to_string()]);
 /// assert_eq!(out, r#"{"user":{"email":"[REDACTED]"},"x":1}"#);
+/// assert_eq!(redact(br#"{"x": [1, 2.50]}"#, &["/user/email".to_string()]), r#"{"x": [1, 2.50]}"#);
 /// assert_eq!(redact(b"plain text", &["/user".to_string()]), "[withheld: not JSON, redaction configured]");
 /// assert_eq!(redact(b"plain text", &[]), "plain text");
 /// ```
 pub fn redact(body: &[u8], pointers: &[String]) -> String {
-    if pointers.is_empty() {
+    // `missing_field` comes only after the whole body has been validated.
+    let absent = |p: &String| matches!(json::select_raw(body, p), Err(ScoreError::MissingField { .. }));
+    if pointers.iter().all(absent) {
         return String::from_utf8_lossy(body).into_owned();
     }
     let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(body) else {
@@ -201,7 +210,8 @@ mod tests {
         };
         let v: serde_json::Value = serde_json::from_slice(&build(&input, &cfg())).unwrap();
         assert_eq!(v["primary_body"], r#"{"label":"cat","token":"[REDACTED]"}"#);
-        assert_eq!(v["shadow_body"], r#"{"label":"dog"}"#);
+        // No "/token" in it: kept as the model wrote it.
+        assert_eq!(v["shadow_body"], r#"{"label": "dog"}"#);
         assert!(!v["request_body"].as_str().unwrap().contains("secret"));
         assert!(v["request_body"].as_str().unwrap().len() <= 40);
         assert_eq!(v["truncated"], true);
@@ -209,6 +219,50 @@ mod tests {
         assert_eq!(v["primary_latency_ms"], 12.5);
         assert_eq!((v["rule"].as_str(), v["shadow"].as_str(), v["kind"].as_str()), (Some("classify"), Some("v2"), Some("exact")));
         assert_eq!(v.as_object().unwrap().len(), 18);
+    }
+
+    #[test]
+    fn redaction_rewrites_only_bodies_that_hold_a_pointer() {
+        let user = ["/user".to_string()];
+        // Held under an escaped key, or twice (the last value counts, and neither survives).
+        assert_eq!(redact(br#"{"\u0075ser": "s1", "x": 1}"#, &user), r#"{"user":"[REDACTED]","x":1}"#);
+        assert_eq!(redact(br#"{"user": "s1", "user": "s2"}"#, &user), r#"{"user":"[REDACTED]"}"#);
+        let nested = ["/items/1/user".to_string(), "/absent".to_string()];
+        let items = br#"{"items": [{"user": "a"}, {"user": "s"}]}"#;
+        assert_eq!(redact(items, &nested), r#"{"items":[{"user":"a"},{"user":"[REDACTED]"}]}"#);
+        // Held by none: as written, numbers and spacing included.
+        let embedding = r#"{"embedding": [0.10, 1e2], "users": 1}"#;
+        assert_eq!(redact(embedding.as_bytes(), &user), embedding);
+        // Not JSON, even past the place where the pointer would be: withheld.
+        assert_eq!(redact(br#"{"x": {"y": 1}, "z": [1,"#, &user), "[withheld: not JSON, redaction configured]");
+        assert_eq!(redact(b"{\"x\": \"\xff\"}", &user), "[withheld: not JSON, redaction configured]");
+    }
+
+    #[test]
+    fn the_scanner_finds_a_pointer_wherever_serde_does() {
+        // The shortcut above is safe only if the scanner never misses a value serde_json's pointer reaches.
+        let docs: [&[u8]; 7] = [
+            br#"{"user": {"email": "a", "e~m/x": 1}, "items": [0, {"user": 2}], "": {"": 3}}"#,
+            br#"{"\u0075ser": {"em\u0061il": "a"}, "items": [[], {}, {"user": null}]}"#,
+            br#"{"user": 1, "user": {"email": 2}}"#,
+            br#"[{"user": "a"}, {"user": "b"}]"#,
+            br#"{"user": "x", "items": "not an array"}"#,
+            "{\"\\u00e9\": 1, \"é\": 2, \"a/b\": 3, \"a~b\": 4}".as_bytes(),
+            br#""just a string""#,
+        ];
+        let pointers = [
+            "", "/user", "/user/email", "/user/e~0m~1x", "/items/0", "/items/1/user", "/items/01", "/items/-",
+            "/items/2/user", "/0/user", "/1/user", "/00/user", "//", "/", "/é", "/a~1b", "/a~0b", "/items/1/user/x",
+            "/user/0",
+        ];
+        for doc in docs {
+            let tree: serde_json::Value = serde_json::from_slice(doc).unwrap();
+            for p in pointers {
+                let serde_finds = tree.pointer(p).is_some();
+                let scanner_finds = !matches!(json::select_raw(doc, p), Err(ScoreError::MissingField { .. }));
+                assert_eq!(scanner_finds, serde_finds, "{p} in {}", String::from_utf8_lossy(doc));
+            }
+        }
     }
 
     #[test]
