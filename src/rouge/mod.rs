@@ -145,10 +145,10 @@ struct Vocab {
 ///
 /// With ahash, looking tokens up took 44% of a 500-token pair's scoring time in V8: without a 64 x 64 bit
 /// product on wasm32 it falls back to byte swaps, which wasm has no instruction for. With this hash the
-/// scoring bench built for wasm32 scores 500-token pairs about 40% faster in V8, and as fast as before natively. Like ahash here it has
-/// fixed keys (wasm has no OS random source), and with any known hash someone who controls both texts could
-/// pick tokens that share a bucket; the cache is bounded by [`VOCAB_CAPACITY`], which bounds that cost too.
-/// Which hash it is changes no score.
+/// scoring bench built for wasm32 scores 500-token pairs about 40% faster in V8, and as fast as before
+/// natively. Like ahash here it has fixed keys (wasm has no OS random source), and with any known hash someone
+/// who controls both texts could pick tokens that share a bucket; the cache is bounded by [`VOCAB_CAPACITY`],
+/// which bounds that cost too. Which hash it is changes no score.
 struct TokenHasher(u64);
 
 impl Default for TokenHasher {
