@@ -7,8 +7,8 @@
 
 use crate::config::SamplesConfig;
 use crate::decode::decode_body;
-use crate::record::Record;
 use crate::json;
+use crate::record::Record;
 use crate::score::{Kind, ScoreError};
 
 /// A token bucket: at most `per_second` samples a second, bursts up to the same number.

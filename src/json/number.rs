@@ -222,17 +222,14 @@ fn quotient_with<const ALWAYS_BOTH: bool>(w: u64, k: usize) -> Option<f64> {
     // P >> 64 = high · 2^64 + top_low, from the two 64 x 64 bit halves; it is below 2^128, so the sum
     // cannot overflow. The low half's product adds less than 2^64: at most a carry of one into `high`.
     let (high, top_low) = mul_wide(normal, (reciprocal >> 64) as u64);
-    let bits_below = |high: u64| (1u64 << (9 + (high >> 63))) - 1;
-    let (high, top_low) = match high & bits_below(high) {
-        // Only then can that carry change the bits kept or the test for a tie below (1 number in ~250). On
-        // wasm32, where a wide product is four multiplications, the other product is left out otherwise,
-        // and `top_low` is not read; on 64-bit targets it costs less than the branch.
-        below if ALWAYS_BOTH || below == 0 || below == bits_below(high) => {
-            let (low_high, _) = mul_wide(normal, reciprocal as u64);
-            let (top_low, carry) = top_low.overflowing_add(low_high);
-            (high + u64::from(carry), top_low)
-        }
-        _ => (high, top_low),
+    // On wasm32, where a wide product is four multiplications, the other product is left out where its carry
+    // cannot matter, and `top_low` is then not read; on 64-bit targets it costs less than the branch.
+    let (high, top_low) = if ALWAYS_BOTH || carry_can_matter(high) {
+        let (low_high, _) = mul_wide(normal, reciprocal as u64);
+        let (top_low, carry) = top_low.overflowing_add(low_high);
+        (high + u64::from(carry), top_low)
+    } else {
+        (high, top_low)
     };
     // high has its leading bit at 62 or 63; keep 54 bits.
     let dropped = 9 + (high >> 63) as u32;
@@ -249,6 +246,14 @@ fn quotient_with<const ALWAYS_BOTH: bool>(w: u64, k: usize) -> Option<f64> {
         return None;
     }
     Some(f64::from_bits((((biased - 1) as u64) << 52) + mantissa))
+}
+
+/// Whether a carry of one into `high` (the top 64 bits of P >> 64) can change the bits kept or the test for a
+/// tie: only when the bits below the rounding bit are all zeros or all ones (1 number in ~250).
+fn carry_can_matter(high: u64) -> bool {
+    let bits_below = (1u64 << (9 + (high >> 63))) - 1;
+    let below = high & bits_below;
+    below == 0 || below == bits_below
 }
 
 /// Whether [`mul_wide`] is one instruction.
@@ -555,10 +560,7 @@ mod tests {
             state ^= state << 17;
             let w = (state >> (i % 48)).max(1);
             let k = 1 + (i % 22) as usize;
-            let normal = w << w.leading_zeros();
-            let (high, _) = mul_wide(normal, (RECIPROCALS_OF_FIVE[k] >> 64) as u64);
-            let below = high & ((1u64 << (9 + (high >> 63))) - 1);
-            both_halves += usize::from(below == 0 || below.count_ones() == 9 + (high >> 63) as u32);
+            both_halves += usize::from(carry_can_matter(first_half(w, k)));
             let expected: f64 = format!("{w}e-{k}").parse().unwrap();
             let value = quotient_with::<false>(w, k);
             assert_eq!(value, quotient_with::<true>(w, k), "{w}e-{k}");
@@ -568,15 +570,29 @@ mod tests {
             }
         }
         assert!(both_halves > 500, "{both_halves}");
-        // Decimals whose double the carry changes (also sent through Envoy by the end-to-end tests).
-        for text in ["0.7158521094824844", "0.47277076208510041", "0.632220989603802630"] {
+        assert!(decided > 290_000, "{decided}");
+        // Decimals whose double the carry changes (the end-to-end tests send them through Envoy): each takes
+        // the second product, and both variants read it right.
+        for text in [
+            "0.7158521094824844",
+            "0.3624015121539855",
+            "0.47277076208510041",
+            "0.51522289104915725",
+            "0.632220989603802630",
+            "0.276737494287904090",
+        ] {
             let digits = text.trim_start_matches("0.");
             let (w, k) = (digits.parse::<u64>().unwrap(), digits.len());
+            assert!(carry_can_matter(first_half(w, k)), "{text}");
             let expected: f64 = text.parse().unwrap();
             assert_eq!(quotient_with::<false>(w, k), Some(expected), "{text}");
             assert_eq!(quotient_with::<true>(w, k), Some(expected), "{text}");
         }
-        assert!(decided > 290_000, "{decided}");
+    }
+
+    /// The top 64 bits of w · 5^-k's first 64 x 64 bit product, as `quotient_with` computes them.
+    fn first_half(w: u64, k: usize) -> u64 {
+        mul_wide(w << w.leading_zeros(), (RECIPROCALS_OF_FIVE[k] >> 64) as u64).0
     }
 
     #[test]

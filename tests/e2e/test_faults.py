@@ -380,8 +380,9 @@ def test_compressed_shadow_is_decoded_and_scored_exactly(fault_env, encoding, pr
 
 
 # Decimals for which the .wasm's number reader needs the carry of its second 64 x 64 bit product (on wasm32
-# it computes that product only when the carry can matter, ~1 number in 250): leaving the carry out would give
-# the next double for each of these. Found by replaying `quotient_with` in Python over random decimals.
+# it computes that product only when the carry can matter, ~1 number in 250; the unit test
+# `quotients_where_the_low_product_matters` checks that each takes it). Leaving the carry out gives the next
+# double for each: a build without it fails this test.
 CARRY_DECIMALS = ["0.7158521094824844", "0.3624015121539855", "0.47277076208510041", "0.51522289104915725",
                   "0.632220989603802630", "0.276737494287904090"]
 
