@@ -55,7 +55,7 @@ pub struct Capture {
     started_us: u64,
     response_seen: bool,
     finished: bool,
-    /// The compare service's backlog was full at the start: copy no body, send a `Shed` record.
+    /// The compare service's backlog was half full at the start: copy no body, send a `Shed` record.
     shed: bool,
 }
 

@@ -369,7 +369,7 @@ impl Comparator {
             }
             return;
         }
-        // A side captured without its body (the backlog was full when it started) is shed like a pair
+        // A side captured without its body (the backlog was half full when it started) is shed like a pair
         // that finds the backlog full now: errors, latency and status were counted above all the same.
         if primary.outcome == Outcome::Shed || s.outcome == Outcome::Shed || self.jobs.len() >= self.cfg.max_backlog {
             return self.count(m, rule, shadow, |s| s.dropped);

@@ -12,15 +12,19 @@
 //! singleton and Envoy's host queue, which has no bound of its own, would keep every record captures
 //! enqueue. The last heartbeat stays in its queue, ever older: once it is older than the capture's
 //! `compare_heartbeat_timeout_ms`, captures stop capturing (`capture.compare_down`), so at most that
-//! long a stretch of records is ever stranded. And when the backlog is full the compare service would
-//! drop the pair anyway, so captures skip copying bodies (`capture.shed`) and the pair is counted
-//! `dropped` without the cost of carrying its bodies to the main thread.
+//! long a stretch of records is ever stranded. And when the backlog is half full, captures skip copying
+//! bodies (`capture.shed`) and the pair is counted `dropped` without the cost of carrying its bodies to
+//! the main thread. Half, not full: news of the backlog reaches a capture up to a publish and a poll
+//! period late (200 ms), and the pairs captured meanwhile need room. Shedding only at the bound left
+//! them no room: at saturation, half of all dropped pairs had their bodies copied on a worker, queued,
+//! decoded and then thrown away. The other half of the backlog still holds work for the scorer while
+//! captures shed, so scoring does not idle.
 
 /// How often the compare service publishes a heartbeat.
 pub const PUBLISH_EVERY_MS: u64 = 100;
 /// How often a capture (per worker and plugin) looks at the heartbeat queue, at most. Each look puts the
 /// item back, which wakes the main thread once (~14 us there): 10 per second per worker and plugin. Longer
-/// would leave captures shedding on a stale "backlog full" for longer after the backlog drains.
+/// would leave captures shedding on a stale "backlog half full" for longer after the backlog drains.
 pub const POLL_EVERY_MS: u64 = 100;
 /// Heartbeat codec version; distinct from the record codec's, so neither queue mistakes the other's items.
 const VERSION: u8 = 0x48;
@@ -42,7 +46,7 @@ pub struct Heartbeat {
     pub at_ms: u64,
     /// Pairs waiting to be scored.
     pub backlog: u32,
-    /// The compare service's `max_backlog`: at this backlog it drops new pairs.
+    /// The compare service's `max_backlog`: at this backlog it drops new pairs itself.
     pub max_backlog: u32,
 }
 
@@ -79,9 +83,16 @@ impl Heartbeat {
         })
     }
 
-    /// The compare service would drop a new pair now.
-    pub fn full(&self) -> bool {
-        self.backlog >= self.max_backlog
+    /// Captures should stop copying bodies: the backlog is at least half its bound (see the module docs).
+    ///
+    /// ```
+    /// use shadow_compare::health::Heartbeat;
+    /// let beat = |backlog| Heartbeat { at_ms: 0, backlog, max_backlog: 9 };
+    /// assert!(!beat(4).shedding());
+    /// assert!(beat(5).shedding());
+    /// ```
+    pub fn shedding(&self) -> bool {
+        self.backlog >= self.max_backlog.div_ceil(2)
     }
 }
 
@@ -169,7 +180,7 @@ impl HeartbeatView {
     pub fn admission(&self, now_ms: u64) -> Admission {
         match self.newest {
             Some(h) if !self.uncertain && now_ms.saturating_sub(h.at_ms) > self.timeout_ms => Admission::CompareDown,
-            Some(h) if h.full() => Admission::Shed,
+            Some(h) if h.shedding() => Admission::Shed,
             _ => Admission::Capture,
         }
     }
@@ -250,6 +261,20 @@ mod tests {
         assert_eq!(v.admission(6_050), Admission::Capture);
         v.observe(&beat(5_000, 10), 6_200);
         assert_eq!(v.admission(6_200), Admission::CompareDown);
+    }
+
+    #[test]
+    fn captures_shed_from_half_the_bound() {
+        let admission = |backlog, max_backlog| {
+            let mut v = HeartbeatView::new(1_000);
+            v.observe(&Poll::Item(Heartbeat { at_ms: 5_000, backlog, max_backlog }.encode()), 5_000);
+            v.admission(5_000)
+        };
+        assert_eq!(admission(4, 10), Admission::Capture);
+        assert_eq!(admission(5, 10), Admission::Shed);
+        assert_eq!(admission(0, 1), Admission::Capture);
+        assert_eq!(admission(1, 1), Admission::Shed);
+        assert_eq!(admission(u32::MAX, u32::MAX), Admission::Shed);
     }
 
     #[test]

@@ -20,8 +20,8 @@ pub enum Outcome {
     Reset,
     /// No response at all: connect failure, upstream timeout, or reset before headers.
     NoResponse,
-    /// The response ended normally, but its body was not copied: the compare service's backlog was full
-    /// when the request started (see `health`), so the pair is counted `dropped` rather than scored.
+    /// The response ended normally, but its body was not copied: the compare service's backlog was half
+    /// full when the request started (see `health`), so the pair is counted `dropped` rather than scored.
     Shed,
 }
 

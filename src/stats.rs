@@ -81,7 +81,7 @@ pub const CAPTURE_NO_REQUEST_ID: &str = "shadow_compare.capture.no_request_id";
 /// `compare_heartbeat_timeout_ms` (its VM died, or the main thread is stuck): nothing piles up unread.
 pub const CAPTURE_COMPARE_DOWN: &str = "shadow_compare.capture.compare_down";
 /// Counter (capture): responses captured without their body because the compare service's backlog was
-/// full; the compare service counts those pairs `dropped`.
+/// half full; the compare service counts those pairs `dropped`.
 pub const CAPTURE_SHED: &str = "shadow_compare.capture.shed";
 
 /// The full name of a per-rule, per-shadow stat.

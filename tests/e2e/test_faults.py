@@ -56,9 +56,10 @@ ENQUEUE_FAILED = global_stat("capture.enqueue_failed")
 COMPARE_DOWN = global_stat("capture.compare_down")
 SHED = global_stat("capture.shed")
 BACKLOG = global_stat("backlog")
-# stall_env: this many pairs fill the scoring backlog. Not smaller: records reach the compare service in
-# batches (every 10 ms per capture), so several pairs can complete in one go even at one request at a time.
+# stall_env's scoring backlog bound. Not smaller: records reach the compare service in batches (every
+# 10 ms per capture), so several pairs can complete in one go even at one request at a time.
 STALL_MAX_BACKLOG = 8
+STALL_SHED_AT = STALL_MAX_BACKLOG // 2  # captures shed from half the bound (src/health.rs)
 HEARTBEAT_S = 0.6  # a heartbeat (every 0.1 s) plus a capture's poll (every 0.1 s), with room
 HEARTBEAT_TIMEOUT_S = 2.0  # compare_heartbeat_timeout_ms's default; envoy/envoy.yaml does not set it
 # Every compare error and divergent pair asks for a sample: those counters move with most cases here and
@@ -634,17 +635,17 @@ def test_capture_panic_on_the_shadow_never_reaches_users_and_reloads(capture_fau
     assert wasm[reloads] >= 1 and wasm["wasm.capture_shadow.vm_reload_failure"] == 0, wasm
 
 
-def test_a_full_backlog_is_shed_at_the_capture(stall_env):
-    """The compare service falls behind (scoring paused on cue) and its backlog fills. Its heartbeat says
-    so, and the captures stop copying bodies: each pair is counted `dropped` at once, users never notice,
-    and scoring resumes when the backlog drains."""
+def test_a_half_full_backlog_is_shed_at_the_capture(stall_env):
+    """The compare service falls behind (scoring paused on cue) and its backlog fills to half its bound.
+    Its heartbeat says so, and the captures stop copying bodies: each pair is counted `dropped` at once,
+    users never notice, and scoring resumes when the backlog drains."""
     env = stall_env
     before = env.envoy.counters()
     pairs = stat("classify", SHADOW, "pairs")
     cat = {"body": {"label": "cat"}}
     send(env, "/classify/__fault/compare-stall", LABEL_CAT, cat, 1)
-    send(env, "/classify/fill", LABEL_CAT, cat, STALL_MAX_BACKLOG - 1)
-    env.envoy.wait_for_stat(BACKLOG, STALL_MAX_BACKLOG)
+    send(env, "/classify/fill", LABEL_CAT, cat, STALL_SHED_AT - 1)
+    env.envoy.wait_for_stat(BACKLOG, STALL_SHED_AT)
     time.sleep(HEARTBEAT_S)
     send(env, "/classify/shed", LABEL_CAT, cat, N)
     # Both captures of every request in the burst copied no body; the pairs were not scored.
@@ -657,10 +658,10 @@ def test_a_full_backlog_is_shed_at_the_capture(stall_env):
     time.sleep(HEARTBEAT_S)
     send(env, "/classify/after", LABEL_CAT, cat, 5, concurrency=1)
     expect_counts(env, before, {
-        pairs: STALL_MAX_BACKLOG + 5,
+        pairs: STALL_SHED_AT + 5,
         stat("classify", SHADOW, "dropped"): N + 1,
         SHED: 2 * (N + 1),
-        RECORDS: 3 * (STALL_MAX_BACKLOG + N + 1 + 5),
+        RECORDS: 3 * (STALL_SHED_AT + N + 1 + 5),
     })
 
 
