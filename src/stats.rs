@@ -26,7 +26,8 @@ pub const SHADOW_ERRORS: &str = "shadow_errors";
 pub const PRIMARY_ERRORS: &str = "primary_errors";
 /// Counter: the pair could not be scored; one stat per reason (see `score::ScoreError::REASONS`).
 pub const COMPARE_ERRORS: &str = "compare_errors";
-/// Counter: shed because the pairing table or the scoring backlog was full.
+/// Counter: shed because the pairing table or the scoring backlog was full, or because the captures copied no
+/// body (`CAPTURE_SHED`).
 pub const DROPPED: &str = "dropped";
 /// Counter: a primary whose request this shadow never received (mirror sampling, `runtime_fraction`).
 pub const UNMIRRORED: &str = "unmirrored";
