@@ -644,6 +644,9 @@ def test_a_half_full_backlog_is_shed_at_the_capture(stall_env):
     pairs = stat("classify", SHADOW, "pairs")
     cat = {"body": {"label": "cat"}}
     send(env, "/classify/__fault/compare-stall", LABEL_CAT, cat, 1)
+    # Its own pair waits unscored once the stall is in force. Only then the rest: a capture on another worker
+    # may flush before the stall request's records arrive, and its pairs would be scored.
+    env.envoy.wait_for_stat(BACKLOG, 1)
     send(env, "/classify/fill", LABEL_CAT, cat, STALL_SHED_AT - 1)
     env.envoy.wait_for_stat(BACKLOG, STALL_SHED_AT)
     time.sleep(HEARTBEAT_S)
