@@ -5,7 +5,8 @@
 //! the [`PairTable`]. As soon as the primary and a shadow are both final, [`Comparator::advance`] decides
 //! what the pair is: an error on either side (counted, not scored) or a scoring job. Jobs wait in a bounded
 //! backlog and are scored by [`Comparator::run_jobs`] in slices, so one burst of long texts never holds
-//! the main thread for long. [`Comparator::on_tick`] expires pairs whose other side never came.
+//! the main thread for long. A scored pair that is due a sample waits, bounded, for a slice of its own
+//! ([`Comparator::next_sample`]). [`Comparator::on_tick`] expires pairs whose other side never came.
 //!
 //! Nothing here touches the host except through [`Metrics`], so all of it is tested natively.
 
@@ -23,6 +24,11 @@ use std::rc::Rc;
 
 /// Held bodies across all pending pairs are capped here, whatever `max_pending` says.
 pub const MAX_PENDING_BYTES: usize = 256 << 20;
+
+/// Samples waiting to be built; past it, a due sample is counted `samples.rate_limited`. Each is built in a
+/// slice of its own, and slices come at least every tick, so this is reached only when the sink or a very
+/// high `max_per_second` outpaces them. It bounds the bodies held for samples.
+pub const MAX_DUE_SAMPLES: usize = 16;
 
 /// How long a primary waits for a shadow's `Started` marker before that shadow counts as `unmirrored`:
 /// many capture flush intervals, so a marker in a batch flushed a little after the primary's still counts.
@@ -124,7 +130,7 @@ struct Job {
     shadow_record: Record,
 }
 
-/// What scoring one pair gave: what the stats recorded, and the sample to send if one is due.
+/// What scoring one pair gave: what the stats recorded, and whether a sample of it waits to be built.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scored {
     pub rule: usize,
@@ -132,8 +138,16 @@ pub struct Scored {
     pub request_id: String,
     pub result: Result<f64, ScoreError>,
     pub divergent: bool,
-    /// The JSON body for the sample sink (already limited, redacted and truncated).
-    pub sample: Option<Vec<u8>>,
+    /// The pair passed the sample rate limit; [`Comparator::next_sample`] builds its sample.
+    pub sample_due: bool,
+}
+
+/// A scored pair whose sample waits to be built.
+#[derive(Debug)]
+struct DueSample {
+    job: Job,
+    scored: Scored,
+    now_ms: u64,
 }
 
 /// The compare service. See the module docs.
@@ -151,6 +165,7 @@ pub struct Comparator {
     counts_changed: bool,
     global: GlobalStats,
     limiter: Option<RateLimiter>,
+    due_samples: VecDeque<DueSample>,
 }
 
 impl Comparator {
@@ -187,6 +202,7 @@ impl Comparator {
             counts_changed: true,
             global,
             limiter,
+            due_samples: VecDeque::new(),
         })
     }
 
@@ -387,7 +403,7 @@ impl Comparator {
             // A pair that could not be scored counts against the shadow, like an error would.
             let pair = scored.result.is_ok().then_some(scored.divergent);
             self.tally(job.rule, job.shadow, pair);
-            scored.sample = self.sample_for(&job, &scored, now_ms, m);
+            scored.sample_due = self.sample_wanted(&scored, now_ms, m);
             if let Some(st) = self.stats_for(job.rule, job.shadow) {
                 match &scored.result {
                     Ok(similarity) => {
@@ -404,6 +420,9 @@ impl Comparator {
                     }
                 }
             }
+            if scored.sample_due {
+                self.due_samples.push_back(DueSample { job, scored: scored.clone(), now_ms });
+            }
             out.push(scored);
             if stop() {
                 break;
@@ -413,35 +432,57 @@ impl Comparator {
         out
     }
 
-    /// The sample for a scored pair, if samples are on, the pair is due one, and the limiter allows it.
-    fn sample_for(&mut self, job: &Job, scored: &Scored, now_ms: u64, m: &mut dyn Metrics) -> Option<Vec<u8>> {
-        let cfg = self.cfg.samples.as_ref()?;
+    /// Whether a scored pair gets a sample: samples are on, the pair is due one, there is room to hold it,
+    /// and the limiter allows it. A pair refused for room or rate is counted `samples.rate_limited`.
+    fn sample_wanted(&mut self, scored: &Scored, now_ms: u64, m: &mut dyn Metrics) -> bool {
+        let Some(cfg) = self.cfg.samples.as_ref() else { return false };
         let wanted = scored.divergent || scored.result.is_err() || sample::sample_agreeing(&scored.request_id, cfg.agree_fraction);
         if !wanted {
-            return None;
+            return false;
         }
-        if !self.limiter.as_mut().is_some_and(|l| l.try_take(now_ms)) {
+        let room = self.due_samples.len() < MAX_DUE_SAMPLES;
+        let allowed = room && self.limiter.as_mut().is_some_and(|l| l.try_take(now_ms));
+        if !allowed {
             m.add(self.global.samples_rate_limited, 1);
-            return None;
         }
-        let rule = self.cfg.rules.get(job.rule)?;
-        let shadow = self.cfg.shadow_clusters.get(job.shadow)?;
+        allowed
+    }
+
+    /// Samples waiting to be built.
+    pub fn samples_due(&self) -> usize {
+        self.due_samples.len()
+    }
+
+    /// Builds the oldest due sample: the JSON body for the sink (bodies decoded, redacted and truncated).
+    ///
+    /// The glue calls it in a slice of its own, never in one that scores. Building reads both bodies again
+    /// (a redaction check, escaping) and costs about as much as scoring a pair or two; what lengthens the
+    /// latency tail is how long the main thread is busy at a stretch, and a sample built right after a
+    /// scoring slice made that stretch longer (docs/performance.md).
+    pub fn next_sample(&mut self) -> Option<Vec<u8>> {
+        let due = self.due_samples.pop_front()?;
+        let cfg = self.cfg.samples.as_ref()?;
+        let rule = self.cfg.rules.get(due.job.rule)?;
+        let shadow = self.cfg.shadow_clusters.get(due.job.shadow)?;
         let input = SampleInput {
             rule: &rule.name,
             shadow: &shadow.name,
             kind: rule.scorer.kind,
-            result: &scored.result,
-            divergent: scored.divergent,
-            primary: &job.primary,
-            shadow_record: &job.shadow_record,
-            now_ms,
+            result: &due.scored.result,
+            divergent: due.scored.divergent,
+            primary: &due.job.primary,
+            shadow_record: &due.job.shadow_record,
+            now_ms: due.now_ms,
         };
         Some(sample::build(&input, cfg))
     }
 
-    /// Counts a sample the glue could not hand over (rate limit of in-flight calls).
-    pub fn sample_rate_limited(&self, m: &mut dyn Metrics) {
-        m.add(self.global.samples_rate_limited, 1);
+    /// Drops the oldest due sample unbuilt, counted `samples.rate_limited`: the sink has too many calls in
+    /// flight.
+    pub fn skip_sample(&mut self, m: &mut dyn Metrics) {
+        if self.due_samples.pop_front().is_some() {
+            m.add(self.global.samples_rate_limited, 1);
+        }
     }
 
     fn score_job(&self, job: &Job) -> Scored {
@@ -456,7 +497,7 @@ impl Comparator {
             request_id: job.primary.request_id.clone(),
             result,
             divergent,
-            sample: None,
+            sample_due: false,
         }
     }
 
@@ -830,12 +871,45 @@ mod tests {
             c.on_item(&rec(&id, "v2", 200, Outcome::Complete, shadow), 0, &mut m);
         }
         let scored = c.run_jobs(10_000, &mut m, &mut || false);
+        assert_eq!(scored.iter().map(|s| s.sample_due).collect::<Vec<_>>(), [false, true, true, false, false]);
+        assert_eq!(c.samples_due(), 2, "scoring builds no sample");
         let samples: Vec<serde_json::Value> =
-            scored.iter().filter_map(|s| s.sample.as_ref()).map(|b| serde_json::from_slice(b).unwrap()).collect();
+            std::iter::from_fn(|| c.next_sample()).map(|b| serde_json::from_slice(&b).unwrap()).collect();
         assert_eq!(samples.len(), 2, "agreeing r0 not sampled; 4 divergent, limit 2");
         assert_eq!(samples[0]["request_id"], "r1");
         assert_eq!(samples[0]["primary_body"], r#"{"label":"cat","secret":"[REDACTED]"}"#);
         assert_eq!(m.value(stats::SAMPLES_RATE_LIMITED), 2);
+    }
+
+    #[test]
+    fn due_samples_are_bounded_and_built_oldest_first() {
+        let mut m = MemoryMetrics::default();
+        let cfg = CompareConfig::parse(
+            br#"{"primary_cluster": "prod", "shadow_clusters": ["v2"],
+                 "samples": {"cluster": "sink", "max_per_second": 100},
+                 "rules": [{"name": "cls", "kind": "exact", "pointer": "/label"}]}"#,
+        )
+        .unwrap();
+        let mut c = Comparator::new(cfg, &mut m).unwrap();
+        for i in 0..MAX_DUE_SAMPLES + 4 {
+            let id = format!("r{i}");
+            c.on_item(&rec(&id, "v2", 0, Outcome::Started, ""), 0, &mut m);
+            c.on_item(&rec(&id, "prod", 200, Outcome::Complete, r#"{"label": "cat"}"#), 0, &mut m);
+            c.on_item(&rec(&id, "v2", 200, Outcome::Complete, r#"{"label": "dog"}"#), 0, &mut m);
+        }
+        let scored = c.run_jobs(10_000, &mut m, &mut || false);
+        assert_eq!(scored.iter().filter(|s| s.sample_due).count(), MAX_DUE_SAMPLES);
+        assert_eq!((c.samples_due(), m.value(stats::SAMPLES_RATE_LIMITED)), (MAX_DUE_SAMPLES, 4));
+        c.skip_sample(&mut m);
+        assert_eq!((c.samples_due(), m.value(stats::SAMPLES_RATE_LIMITED)), (MAX_DUE_SAMPLES - 1, 5));
+        let next: serde_json::Value = serde_json::from_slice(&c.next_sample().unwrap()).unwrap();
+        assert_eq!((next["request_id"].as_str(), next["timestamp_ms"].as_u64()), (Some("r1"), Some(10_000)));
+        assert_eq!(c.samples_due(), MAX_DUE_SAMPLES - 2);
+        // Room again: the next divergent pair gets a sample.
+        c.on_item(&rec("late", "v2", 0, Outcome::Started, ""), 0, &mut m);
+        c.on_item(&rec("late", "prod", 200, Outcome::Complete, r#"{"label": "cat"}"#), 0, &mut m);
+        c.on_item(&rec("late", "v2", 200, Outcome::Complete, r#"{"label": "dog"}"#), 0, &mut m);
+        assert!(c.run_jobs(10_000, &mut m, &mut || false)[0].sample_due);
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! It registers the queue the captures write to, drains it whenever Envoy says it is ready (cheap: decode
 //! and pair), and scores in slices of at most `slice_ms`, each followed by at least as long without
 //! scoring. Envoy runs many queued callbacks back to back; without the gap, one slice per callback kept the
-//! main thread busy for seconds under load and the admin endpoint stalled. A tick expires pairs and
-//! scores what the last slice left.
+//! main thread busy for seconds under load and the admin endpoint stalled. A tick expires pairs, then
+//! builds and sends the samples due, or, when none are, scores what the last slice left. Samples are built
+//! only on a tick, which dequeues and scores nothing, so that building one never lengthens the stretch of
+//! dequeuing, decoding and scoring that a batch of records brings.
 
 use super::host;
 use crate::compare::Comparator;
@@ -106,33 +108,65 @@ impl CompareService {
 
     pub fn on_tick(&mut self) {
         self.comparator.on_tick(host::now_us() / 1_000, &mut host::HostMetrics);
-        self.run_slice();
+        if self.comparator.samples_due() > 0 {
+            self.run_sample_slice();
+        } else {
+            self.run_slice();
+        }
         self.publish_heartbeat();
     }
 
+    /// Scores waiting pairs for at most `slice_ms`, unless the gap after the last slice is not over.
     fn run_slice(&mut self) {
         let start = host::now_us();
         if self.comparator.backlog() == 0 || start < self.next_slice_us {
             return;
         }
-        let slice_us = self.comparator.config().slice_ms * 1_000;
-        let deadline = start.saturating_add(slice_us);
-        let scored = self.comparator.run_jobs(start / 1_000, &mut host::HostMetrics, &mut || host::now_us() >= deadline);
-        let end = host::now_us();
-        // A gap as long as the slice took: scoring gets at most half of the main thread.
-        self.next_slice_us = end.saturating_add(end.saturating_sub(start).min(slice_us));
-        for body in scored.into_iter().filter_map(|s| s.sample) {
-            self.send_sample(&body);
-        }
+        let deadline = start.saturating_add(self.slice_us());
+        self.comparator.run_jobs(start / 1_000, &mut host::HostMetrics, &mut || host::now_us() >= deadline);
+        self.gap_after(start);
     }
 
-    fn send_sample(&mut self, body: &[u8]) {
-        let Some(cfg) = self.comparator.config().samples.as_ref() else { return };
+    /// Builds and sends due samples for at most `slice_ms` (one, unless a burst is waiting). It does not wait
+    /// for the gap: ticks are 20 ms apart and could keep landing in gaps under load, while the rate limit
+    /// and [`crate::compare::MAX_DUE_SAMPLES`] already bound the work. The gap after it still holds off
+    /// scoring.
+    fn run_sample_slice(&mut self) {
+        let start = host::now_us();
+        let deadline = start.saturating_add(self.slice_us());
+        while self.comparator.samples_due() > 0 {
+            self.send_next_sample();
+            if host::now_us() >= deadline {
+                break;
+            }
+        }
+        self.gap_after(start);
+    }
+
+    fn slice_us(&self) -> u64 {
+        self.comparator.config().slice_ms * 1_000
+    }
+
+    /// A gap as long as the slice took: scoring and samples get at most about half of the main thread. It
+    /// never shortens a gap already set (a sample slice runs inside one).
+    fn gap_after(&mut self, start: u64) {
+        let end = host::now_us();
+        let gap_end = end.saturating_add(end.saturating_sub(start).min(self.slice_us()));
+        self.next_slice_us = self.next_slice_us.max(gap_end);
+    }
+
+    /// Builds the oldest due sample and sends it, unless the sink already has too many calls in flight. Either
+    /// way the sample is no longer due.
+    fn send_next_sample(&mut self) {
         let mut m = host::HostMetrics;
-        if self.in_flight >= (cfg.max_per_second as usize).saturating_mul(2) {
-            self.comparator.sample_rate_limited(&mut m);
+        let samples = self.comparator.config().samples.as_ref();
+        let max_in_flight = samples.map_or(0, |c| (c.max_per_second as usize).saturating_mul(2));
+        if self.in_flight >= max_in_flight {
+            self.comparator.skip_sample(&mut m);
             return;
         }
+        let Some(body) = self.comparator.next_sample() else { return };
+        let Some(cfg) = self.comparator.config().samples.as_ref() else { return };
         let headers = [
             (":method", "POST"),
             (":path", cfg.path.as_str()),
@@ -140,7 +174,7 @@ impl CompareService {
             ("content-type", "application/json"),
         ];
         let timeout = std::time::Duration::from_millis(cfg.timeout_ms);
-        match proxy_wasm::hostcalls::dispatch_http_call(&cfg.cluster, headers.to_vec(), Some(body), vec![], timeout) {
+        match proxy_wasm::hostcalls::dispatch_http_call(&cfg.cluster, headers.to_vec(), Some(&body), vec![], timeout) {
             Ok(_) => {
                 self.in_flight += 1;
                 m.add(self.samples_sent, 1);
