@@ -4,9 +4,9 @@
 //! `vm_id`: a capture cannot read anything the compare service writes there. Shared queues, though, are
 //! reachable from any VM by (vm_id, name), and any holder of a queue's token may dequeue from it. So the
 //! compare service registers a second queue next to the record queue and, every [`PUBLISH_EVERY_MS`],
-//! empties it and enqueues one [`Heartbeat`]: the time, its scoring backlog and its bound. A capture
-//! polls it at most every [`POLL_EVERY_MS`]: it takes the item, puts it straight back for the other
-//! captures (other workers, other clusters), and remembers the newest heartbeat it has seen.
+//! empties it and enqueues [`COPIES`] copies of one [`Heartbeat`]: the time, its scoring backlog and its
+//! bound. A capture polls it at most every [`POLL_EVERY_MS`]: it takes an item, puts it straight back for
+//! the other captures (other workers, other clusters), and remembers the newest heartbeat it has seen.
 //!
 //! Why it matters: if the compare service's VM dies (a bug, an out-of-memory), nothing reloads a
 //! singleton and Envoy's host queue, which has no bound of its own, would keep every record captures
@@ -26,6 +26,13 @@ pub const PUBLISH_EVERY_MS: u64 = 100;
 /// item back, which wakes the main thread once (~14 us there): 10 per second per worker and plugin. Longer
 /// would leave captures shedding on a stale "backlog half full" for longer after the backlog drains.
 pub const POLL_EVERY_MS: u64 = 100;
+/// Copies of each heartbeat in the queue. A capture holds its copy for a moment, between taking it and putting
+/// it back; with a single copy, a capture on another worker polling in that moment found the queue empty and
+/// went on with what it knew before, for a whole polling period. A burst of requests makes those moments
+/// coincide: end-to-end tests that send 20 or 50 requests at once failed in about one run in six, with some
+/// of a burst's requests not shed or not captured. An empty queue also makes the next request poll again
+/// (see [`HeartbeatView::observe`]).
+pub const COPIES: usize = 4;
 /// Heartbeat codec version; distinct from the record codec's, so neither queue mistakes the other's items.
 const VERSION: u8 = 0x48;
 const LEN: usize = 1 + 8 + 4 + 4;
@@ -125,6 +132,8 @@ pub struct HeartbeatView {
     timeout_ms: u64,
     newest: Option<Heartbeat>,
     last_poll_ms: Option<u64>,
+    /// When a heartbeat was last read (any heartbeat, however old its own time).
+    last_read_ms: Option<u64>,
     /// No heartbeat read yet, or the last poll found no queue or a foreign item: too little evidence
     /// to call the compare service down.
     uncertain: bool,
@@ -132,7 +141,7 @@ pub struct HeartbeatView {
 
 impl HeartbeatView {
     pub fn new(timeout_ms: u64) -> HeartbeatView {
-        HeartbeatView { timeout_ms, newest: None, last_poll_ms: None, uncertain: true }
+        HeartbeatView { timeout_ms, newest: None, last_poll_ms: None, last_read_ms: None, uncertain: true }
     }
 
     /// Whether the caller should poll the queue now.
@@ -141,13 +150,17 @@ impl HeartbeatView {
     }
 
     /// Takes what a poll gave. Heartbeats may come back out of order (captures put items back while
-    /// the compare service refills the queue), so only a newer one replaces what is known.
+    /// the compare service refills the queue), so only a newer one replaces what is known. An empty queue
+    /// does not count as a poll: the next request looks again.
     pub fn observe(&mut self, poll: &Poll, now_ms: u64) {
-        self.last_poll_ms = Some(now_ms);
+        if *poll != Poll::Empty {
+            self.last_poll_ms = Some(now_ms);
+        }
         match poll {
             Poll::Item(item) => match Heartbeat::decode(item) {
                 Some(h) => {
                     self.uncertain = false;
+                    self.last_read_ms = Some(now_ms);
                     if self.newest.is_none_or(|n| h.at_ms >= n.at_ms) {
                         self.newest = Some(h);
                     }
@@ -163,10 +176,13 @@ impl HeartbeatView {
 
     /// What to do with a request now.
     ///
-    /// The compare service is called down only on evidence: a heartbeat was read, the queue was there at
-    /// the last poll, and the newest heartbeat known is older than the timeout. Without a heartbeat queue
-    /// captures go on as before (a missing record queue is counted on its own, as
-    /// `capture.enqueue_failed`).
+    /// The compare service is called down only on evidence: a heartbeat was read within the timeout, the
+    /// queue was there at the last poll, and the newest heartbeat known is older than the timeout. Without a
+    /// heartbeat queue captures go on as before (a missing record queue is counted on its own, as
+    /// `capture.enqueue_failed`). What a capture read longer ago than the timeout is no evidence either way:
+    /// a capture on a worker that saw no request for a minute, whose first poll finds the queue empty
+    /// (another capture holds the item), captures rather than calling a live service down on a beat it read
+    /// a minute ago.
     ///
     /// ```
     /// use shadow_compare::health::{Admission, Heartbeat, HeartbeatView, Poll};
@@ -179,6 +195,7 @@ impl HeartbeatView {
     /// ```
     pub fn admission(&self, now_ms: u64) -> Admission {
         match self.newest {
+            _ if self.last_read_ms.is_none_or(|t| now_ms.saturating_sub(t) > self.timeout_ms) => Admission::Capture,
             Some(h) if !self.uncertain && now_ms.saturating_sub(h.at_ms) > self.timeout_ms => Admission::CompareDown,
             Some(h) if h.shedding() => Admission::Shed,
             _ => Admission::Capture,
@@ -250,6 +267,20 @@ mod tests {
     }
 
     #[test]
+    fn what_was_read_long_ago_is_no_evidence() {
+        let mut v = HeartbeatView::new(1_000);
+        v.observe(&Poll::Item(Heartbeat { at_ms: 5_000, backlog: 10, max_backlog: 10 }.encode()), 5_000);
+        assert_eq!(v.admission(5_000), Admission::Shed);
+        assert_eq!(v.admission(6_000), Admission::Shed, "read within the timeout");
+        // A minute without requests; the first poll finds the queue empty: neither down nor shedding.
+        v.observe(&Poll::Empty, 65_000);
+        assert_eq!(v.admission(65_000), Admission::Capture);
+        // The next poll reads the dead service's last beat: down.
+        v.observe(&beat(5_000, 0), 65_001);
+        assert_eq!(v.admission(65_001), Admission::CompareDown);
+    }
+
+    #[test]
     fn out_of_order_beats_never_move_time_back() {
         let mut v = HeartbeatView::new(1_000);
         v.observe(&beat(5_000, 10), 5_000);
@@ -282,8 +313,12 @@ mod tests {
         let mut v = HeartbeatView::new(1_000);
         assert!(v.poll_due(0));
         v.observe(&Poll::Empty, 1_000);
+        assert!(v.poll_due(1_000), "an empty queue (another capture holds the item) is looked at again");
+        v.observe(&beat(1_000, 0), 1_000);
         assert!(!v.poll_due(1_000 + POLL_EVERY_MS - 1));
         assert!(v.poll_due(1_000 + POLL_EVERY_MS));
+        v.observe(&Poll::NoQueue, 2_000);
+        assert!(!v.poll_due(2_000 + POLL_EVERY_MS - 1), "no queue counts as a poll");
         let mut p = Publisher::default();
         assert_eq!(p.due(500, 3, 10), Some(Heartbeat { at_ms: 500, backlog: 3, max_backlog: 10 }));
         assert_eq!(p.due(500 + PUBLISH_EVERY_MS - 1, 3, 10), None);

@@ -64,14 +64,18 @@ impl CompareService {
         let now_ms = host::now_us() / 1_000;
         let cfg = self.comparator.config();
         let Some(beat) = self.publisher.due(now_ms, self.comparator.backlog(), cfg.max_backlog) else { return };
-        // Bounded: the queue holds our last beat plus at most one put back per polling capture.
+        // Bounded: the queue holds our last beat's copies plus at most one put back per polling capture.
         for _ in 0..1_024 {
             if !matches!(host::dequeue(self.heartbeat_queue), Ok(Some(_))) {
                 break;
             }
         }
-        if let Err(status) = host::enqueue(self.heartbeat_queue, &beat.encode()) {
-            log::warn!("shadow_compare: could not publish the heartbeat (status {status})");
+        let item = beat.encode();
+        for _ in 0..health::COPIES {
+            if let Err(status) = host::enqueue(self.heartbeat_queue, &item) {
+                log::warn!("shadow_compare: could not publish the heartbeat (status {status})");
+                break;
+            }
         }
     }
 
