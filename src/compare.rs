@@ -146,7 +146,8 @@ pub struct Scored {
 #[derive(Debug)]
 struct DueSample {
     job: Job,
-    scored: Scored,
+    result: Result<f64, ScoreError>,
+    divergent: bool,
     now_ms: u64,
 }
 
@@ -421,7 +422,8 @@ impl Comparator {
                 }
             }
             if scored.sample_due {
-                self.due_samples.push_back(DueSample { job, scored: scored.clone(), now_ms });
+                let (result, divergent) = (scored.result.clone(), scored.divergent);
+                self.due_samples.push_back(DueSample { job, result, divergent, now_ms });
             }
             out.push(scored);
             if stop() {
@@ -468,8 +470,8 @@ impl Comparator {
             rule: &rule.name,
             shadow: &shadow.name,
             kind: rule.scorer.kind,
-            result: &due.scored.result,
-            divergent: due.scored.divergent,
+            result: &due.result,
+            divergent: due.divergent,
             primary: &due.job.primary,
             shadow_record: &due.job.shadow_record,
             now_ms: due.now_ms,
