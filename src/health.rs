@@ -29,8 +29,8 @@ pub const POLL_EVERY_MS: u64 = 100;
 /// Copies of each heartbeat in the queue. A capture holds its copy for a moment, between taking it and putting
 /// it back; with a single copy, a capture on another worker polling in that moment found the queue empty and
 /// went on with what it knew before, for a whole polling period. A burst of requests makes those moments
-/// coincide: end-to-end tests that send 20 or 50 requests at once failed in about one run in six, with some
-/// of a burst's requests not shed or not captured. An empty queue also makes the next request poll again
+/// coincide: end-to-end tests that send 20 or 50 requests at once failed in about one run in four or five,
+/// with some of a burst's requests not shed or not captured. An empty queue also makes the next request poll again
 /// (see [`HeartbeatView::observe`]).
 pub const COPIES: usize = 4;
 /// Heartbeat codec version; distinct from the record codec's, so neither queue mistakes the other's items.
