@@ -25,9 +25,10 @@ use std::rc::Rc;
 /// Held bodies across all pending pairs are capped here, whatever `max_pending` says.
 pub const MAX_PENDING_BYTES: usize = 256 << 20;
 
-/// Samples waiting to be built; past it, a due sample is counted `samples.rate_limited`. Each is built in a
-/// slice of its own, and slices come at least every tick, so this is reached only when the sink or a very
-/// high `max_per_second` outpaces them. It bounds the bodies held for samples.
+/// Samples waiting to be built; past it, a due sample is counted `samples.rate_limited`. Ticks build what is
+/// due every 20 ms, so this is reached when more than 16 fall due in between: a burst under a
+/// `max_per_second` above 16 (the rate limiter allows a second's worth at once), or more than ~800 a second.
+/// It bounds the bodies held for samples.
 pub const MAX_DUE_SAMPLES: usize = 16;
 
 /// How long a primary waits for a shadow's `Started` marker before that shadow counts as `unmirrored`:
