@@ -56,11 +56,14 @@ impl RootContext for Root {
         };
         match result {
             Ok(root) => {
-                let tick_ms = match root {
-                    Root::Compare(_) => compare::TICK_MS,
-                    _ => crate::capture::FLUSH_EVERY_MS,
-                };
-                self.set_tick_period(Duration::from_millis(tick_ms));
+                // A capture starts its tick with its first request (`CaptureShared::start_ticking`).
+                if let Root::Compare(_) = root {
+                    let period = Duration::from_millis(compare::TICK_MS);
+                    if let Err(status) = proxy_wasm::hostcalls::set_tick_period(period) {
+                        log::error!("shadow_compare: could not start the compare service's tick ({status:?})");
+                        return false;
+                    }
+                }
                 *self = root;
                 true
             }
@@ -91,7 +94,10 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
         match self {
-            Root::Capture(shared) => Some(Box::new(CaptureFilter::new(Rc::clone(shared)))),
+            Root::Capture(shared) => {
+                shared.start_ticking();
+                Some(Box::new(CaptureFilter::new(Rc::clone(shared))))
+            }
             // The SDK panics on None: a compare root used as a filter by mistake passes traffic untouched.
             _ => Some(Box::new(PassThrough)),
         }
