@@ -1,8 +1,8 @@
 //! The capture filter's glue: an UPSTREAM HTTP filter on the production cluster and each shadow cluster.
 //!
 //! It feeds host callbacks to [`crate::capture::Capture`], which adds records to this worker's batch; the
-//! batch goes onto the compare service's queue every `FLUSH_EVERY_MS` (root context tick, started by the first
-//! request) or when full.
+//! batch goes onto the compare service's queue every `FLUSH_EVERY_MS` (root context tick, which runs only while
+//! the batch holds records) or when full.
 //! Every callback returns `Continue`: the filter never pauses or changes a response. Request headers are
 //! read only in `on_http_request_headers` (they are unreadable later).
 
@@ -27,7 +27,7 @@ pub struct CaptureShared {
     batch: Cell<Batch>,
     heartbeat_queue_name: String,
     heartbeat_queue: Cell<Option<u32>>,
-    /// Whether this root context's tick (which flushes the batch) runs; see [`CaptureShared::start_ticking`].
+    /// Whether this root context's tick (which flushes the batch) runs; see [`CaptureShared::on_tick`].
     tick: Cell<Tick>,
     /// What this worker's plugin last learned of the compare service.
     view: Cell<HeartbeatView>,
@@ -44,7 +44,7 @@ impl CaptureShared {
         Ok(CaptureShared {
             heartbeat_queue_name: health::queue_name(&cfg.queue),
             heartbeat_queue: Cell::new(None),
-            tick: Cell::new(Tick::NotStarted),
+            tick: Cell::new(Tick::Stopped),
             view: Cell::new(HeartbeatView::new(cfg.compare_heartbeat_timeout_ms)),
             cfg,
             queue: Cell::new(None),
@@ -95,35 +95,57 @@ impl CaptureShared {
         }
     }
 
-    /// Lets `add` put records into the batch, and enqueues the batch at once if that filled it.
+    /// Lets `add` put records into the batch, and enqueues the batch at once if that filled it. A batch left
+    /// holding records always has the tick running, to flush it.
     fn with_batch<R>(&self, add: impl FnOnce(&mut Batch) -> R) -> R {
         let mut batch = self.batch.take();
         let out = add(&mut batch);
-        let full = batch_full(&batch);
+        let (full, empty) = (batch_full(&batch), batch.is_empty());
         self.batch.set(batch);
         if full {
             self.flush();
+        } else if !empty {
+            self.start_ticking();
         }
         out
     }
 
-    /// Starts the tick that flushes the batch, once, when the first request comes through this root context.
+    /// The root context's tick: enqueues the batch, or, when a whole period brought no record, stops the tick.
     ///
-    /// Envoy also creates each plugin's root context on the main thread, where no request ever passes, and a
-    /// tick fires in every root context. Started in `on_configure`, the main thread's capture roots ticked
-    /// 100 times a second each for nothing, and each tick costs the main thread about 27 us (Envoy entering V8,
-    /// not this code): one-off, idle, 5.5 ms of CPU a second for two capture plugins. Started here, only
-    /// workers tick. No record can be added before this runs: records come from requests. It never runs inside
-    /// a tick (setting the period there replaces the timer whose callback is running).
-    pub fn start_ticking(&self) {
+    /// A tick is Envoy entering V8, about 20-30 us of CPU on an idle thread whatever the module does in it, and
+    /// Envoy also creates each plugin's root context on the main thread, where no request ever passes.
+    /// Ticking every `FLUSH_EVERY_MS` for good cost an idle Envoy 12-16 ms of CPU a second per worker and 5.5
+    /// ms on the main thread, for two capture plugins (one-off; docs/performance.md). So the tick runs only
+    /// while records wait: the first record of a quiet spell starts it ([`CaptureShared::start_ticking`]), and
+    /// a tick that finds the batch empty stops it. Under steady load every tick finds records and it never
+    /// stops. The period is set to zero here, inside the tick, and above zero only from a request's callback:
+    /// Envoy replaces a root context's timer whenever the period is set above zero, which inside the tick
+    /// would destroy the timer whose callback is running.
+    pub fn on_tick(&self) {
+        let batch = self.batch.take();
+        let empty = batch.is_empty();
+        self.batch.set(batch);
+        if !empty {
+            self.flush();
+            return;
+        }
+        match proxy_wasm::hostcalls::set_tick_period(Duration::ZERO) {
+            Ok(()) => self.tick.set(Tick::Stopped),
+            // Still ticking: the next tick tries again.
+            Err(status) => log::debug!("shadow_compare: could not stop the capture's tick ({status:?})"),
+        }
+    }
+
+    /// Starts the tick (a request's callback added a record). The first failure is logged; every record
+    /// tries again, and until one succeeds a batch is enqueued only when it fills.
+    fn start_ticking(&self) {
         let tick = self.tick.get();
         if tick == Tick::Running {
             return;
         }
         match proxy_wasm::hostcalls::set_tick_period(Duration::from_millis(FLUSH_EVERY_MS)) {
             Ok(()) => self.tick.set(Tick::Running),
-            // Tried again with each request (logged once); until then a batch is enqueued only when it fills.
-            Err(status) if tick == Tick::NotStarted => {
+            Err(status) if tick == Tick::Stopped => {
                 log::warn!("shadow_compare: could not start the capture's tick ({status:?})");
                 self.tick.set(Tick::Failed);
             }
@@ -164,11 +186,11 @@ impl CaptureShared {
     }
 }
 
-/// The state of a capture root context's tick.
+/// A capture root context's tick, which runs while its batch holds records ([`CaptureShared::on_tick`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tick {
-    NotStarted,
-    /// Setting the period failed (and was logged); each request tries again.
+    Stopped,
+    /// Starting it failed (and was logged); each record tries again.
     Failed,
     Running,
 }

@@ -56,7 +56,7 @@ impl RootContext for Root {
         };
         match result {
             Ok(root) => {
-                // A capture starts its tick with its first request (`CaptureShared::start_ticking`).
+                // A capture's tick runs only while its batch holds records (`CaptureShared::on_tick`).
                 if let Root::Compare(_) = root {
                     let period = Duration::from_millis(compare::TICK_MS);
                     if let Err(status) = proxy_wasm::hostcalls::set_tick_period(period) {
@@ -83,7 +83,7 @@ impl RootContext for Root {
     fn on_tick(&mut self) {
         match self {
             Root::Compare(s) => s.on_tick(),
-            Root::Capture(s) => s.flush(),
+            Root::Capture(s) => s.on_tick(),
             Root::Unconfigured => {}
         }
     }
@@ -94,10 +94,7 @@ impl RootContext for Root {
 
     fn create_http_context(&self, _: u32) -> Option<Box<dyn HttpContext>> {
         match self {
-            Root::Capture(shared) => {
-                shared.start_ticking();
-                Some(Box::new(CaptureFilter::new(Rc::clone(shared))))
-            }
+            Root::Capture(shared) => Some(Box::new(CaptureFilter::new(Rc::clone(shared)))),
             // The SDK panics on None: a compare root used as a filter by mistake passes traffic untouched.
             _ => Some(Box::new(PassThrough)),
         }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -97,6 +98,20 @@ def test_orthogonal_embeddings_diverge(env):
     assert (r.status, r.json()) == (200, {"embedding": [1, 0]})
     expect_counts(env, before, {stat("embed", SHADOW, "pairs"): 1, stat("embed", SHADOW, "divergent"): 1})
     expect_distances(env, "embed", SHADOW, hist, [10_000])
+
+
+def test_requests_after_quiet_spells_are_each_paired(env):
+    """A capture's tick runs only while its batch holds records: a tick that finds the batch empty stops it,
+    and the next record starts it again. Requests 60 ms apart (6 flush periods) stop and restart it every
+    time on both clusters; each pair must still reach the compare service, one request at a time."""
+    before = snapshot(env)
+    pairs = stat("embed", SHADOW, "pairs")
+    body = {"embedding": [0.5, 0.25]}
+    for i in range(8):
+        time.sleep(0.06)
+        assert env.post(f"/embed/quiet-{i}", spec({"body": body}, {"body": body})).status == 200
+        env.envoy.wait_for_stat(pairs, before.get(pairs, 0) + i + 1, 5.0)
+    expect_counts(env, before, {stat("embed", SHADOW, "pairs"): 8, global_stat("records"): 24})
 
 
 def test_embedding_distance_and_threshold(env):
