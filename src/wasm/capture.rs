@@ -112,7 +112,7 @@ impl CaptureShared {
 
     /// The root context's tick: enqueues the batch, or, when a whole period brought no record, stops the tick.
     ///
-    /// A tick is Envoy entering V8, about 20-30 us of CPU on an idle thread whatever the module does in it, and
+    /// A tick wakes the thread and enters V8, which costs about the same whatever the module does in it, and
     /// Envoy also creates each plugin's root context on the main thread, where no request ever passes.
     /// Ticking every `FLUSH_EVERY_MS` for good cost an idle Envoy 12-16 ms of CPU a second per worker and 5.5
     /// ms on the main thread, for two capture plugins (one-off; docs/performance.md). So the tick runs only
