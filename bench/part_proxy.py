@@ -330,8 +330,21 @@ def run(args, bins, wasm, log):
         if any(warmup_dropped.values()):
             log(f"  c dropped pairs during the warm-up: {warmup_dropped}")
 
+        # The Python /compare service, saturated with the same pairs of bodies once per path in every round, right
+        # after c's runs of that round: the ratio of the two is measured under the same load on the machine.
+        argv = [os.path.join(ROOT, ".venv", "bin", "python"), os.path.join(ROOT, "bench", "py_compare_service.py"),
+                "--port", str(ports["python"])]
+        commands["python_service"] = show_cmd(argv)
+        py = procs.start(argv, os.path.join(logs, "python-service.log"))
+        wait_until(lambda: http("GET", f"http://127.0.0.1:{ports['python']}/healthz")[0] == 200, 60,
+                   "python /compare service", py, os.path.join(logs, "python-service.log"))
+        py_url = f"http://127.0.0.1:{ports['python']}"
+        for path in KINDS:
+            wrk.run("warmup", py_url, scripts[(path, "python")], 1, 2)
+
         results = {}  # (path, mode, config) -> [per-round wrk result]
         capacity = {path: [] for path in list(KINDS) + list(PROBES)}
+        py_results = {path: [] for path in capacity}
         rss = {c: [] for c in CONFIGS}
         for r in range(args.rounds):
             order = CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]
@@ -372,30 +385,18 @@ def run(args, bins, wasm, log):
                 capacity[path].append(res)
                 log(f"  round {r + 1}/{args.rounds} capacity probe /{path} on c: {res['pairs_per_s']:,.0f} pairs/s, "
                     f"{res['dropped']} dropped, backlog up to {res['max_backlog']}")
-            for which in CONFIGS:
-                rss[which].append(proc_status(envoys[which].pid))
-        # The Python /compare service, saturated with the same pairs of bodies.
-        argv = [os.path.join(ROOT, ".venv", "bin", "python"), os.path.join(ROOT, "bench", "py_compare_service.py"),
-                "--port", str(ports["python"])]
-        commands["python_service"] = show_cmd(argv)
-        py = procs.start(argv, os.path.join(logs, "python-service.log"))
-        wait_until(lambda: http("GET", f"http://127.0.0.1:{ports['python']}/healthz")[0] == 200, 60,
-                   "python /compare service", py, os.path.join(logs, "python-service.log"))
-        py_results = {path: [] for path in capacity}
-        url = f"http://127.0.0.1:{ports['python']}"
-        for path in KINDS:
-            wrk.run("warmup", url, scripts[(path, "python")], 1, 2)
-        for r in range(args.service_rounds):
             for path in capacity:
                 cpu0 = cpu_seconds(py.pid)
                 if path in PROBES:  # about a second per pair: one connection, a longer run, a longer timeout
-                    res = wrk.run("python_probe", url, scripts[(path, "python")], max(4, args.service_seconds), 1,
+                    res = wrk.run("python_probe", py_url, scripts[(path, "python")], max(4, args.service_seconds), 1,
                                   timeout_s=20)
                 else:
-                    res = wrk.run("python", url, scripts[(path, "python")], args.service_seconds, args.service_conns)
+                    res = wrk.run("python", py_url, scripts[(path, "python")], args.service_seconds, args.service_conns)
                 res["cpu_s"] = cpu_seconds(py.pid) - cpu0
                 py_results[path].append(res)
-                log(f"  python /compare round {r + 1}/{args.service_rounds} {LABELS[path]}: {res['rps']:,.1f} pairs/s")
+                log(f"  round {r + 1}/{args.rounds} python /compare {LABELS[path]}: {res['rps']:,.1f} pairs/s")
+            for which in CONFIGS:
+                rss[which].append(proc_status(envoys[which].pid))
         procs.stop(py)
         final_stats = admin_stats(ports["admin_c"])
         rss_one_worker = memory_with_one_worker(args, wrk, scripts, ports, procs, envoys, start_envoys, log)
@@ -605,5 +606,5 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
         "wrk_version": wrk_version[0] if wrk_version else "",
         "final_compare_stats": {k: v for k, v in final_stats.items() if v},
         "settings": {k: getattr(args, k) for k in ("rounds", "paced_seconds", "paced_conns", "pace_ms", "sat_seconds",
-                                                    "sat_conns", "service_rounds", "service_seconds", "service_conns")},
+                                                    "sat_conns", "service_seconds", "service_conns")},
     }

@@ -242,7 +242,9 @@ def markdown(m, a, b, started, elapsed, argv):
             "cost projects for one core. The Python service "
             "(`bench/py_compare_service.py`: FastAPI + uvicorn, one process, receiving both responses in one "
             f"POST and scoring with rouge-score / numpy / json) is saturated by wrk with {s['service_conns']} "
-            f"connections, {s['service_seconds']} s per run, {s['service_rounds']} rounds, median shown.",
+            f"connections, {s['service_seconds']} s per run, once per kind in each round right after c's runs of "
+            "that round (so both sides of a ratio are measured under the same load on this shared machine), "
+            "median shown.",
             "",
             b["capacity_table"],
             "",
@@ -347,7 +349,6 @@ def main():
     g.add_argument("--pace-ms", type=int, default=4)
     g.add_argument("--sat-seconds", type=int, default=3)
     g.add_argument("--sat-conns", type=int, default=32)
-    g.add_argument("--service-rounds", type=int, default=2, help="rounds of the Python /compare service")
     g.add_argument("--service-seconds", type=int, default=3)
     g.add_argument("--service-conns", type=int, default=4)
     g.add_argument("--port-base", type=int, default=18300)
