@@ -13,7 +13,6 @@ use compare::CompareService;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, LogLevel};
 use std::rc::Rc;
-use std::time::Duration;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -56,14 +55,8 @@ impl RootContext for Root {
         };
         match result {
             Ok(root) => {
-                // A capture's tick runs only while its batch holds records (`CaptureShared::on_tick`).
-                if let Root::Compare(_) = root {
-                    let period = Duration::from_millis(compare::TICK_MS);
-                    if let Err(status) = proxy_wasm::hostcalls::set_tick_period(period) {
-                        log::error!("shadow_compare: could not start the compare service's tick ({status:?})");
-                        return false;
-                    }
-                }
+                // The compare service sets its own tick period; a capture's tick runs only while its batch
+                // holds records (`CaptureShared::on_tick`).
                 *self = root;
                 true
             }
