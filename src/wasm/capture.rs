@@ -16,7 +16,6 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
 use std::cell::Cell;
 use std::rc::Rc;
-use std::time::Duration;
 
 /// Per-plugin state shared by every request on this worker.
 pub struct CaptureShared {
@@ -129,10 +128,10 @@ impl CaptureShared {
             self.flush();
             return;
         }
-        match proxy_wasm::hostcalls::set_tick_period(Duration::ZERO) {
+        match host::set_tick_period_ms(0) {
             Ok(()) => self.tick.set(Tick::Stopped),
             // Still ticking: the next tick tries again.
-            Err(status) => log::debug!("shadow_compare: could not stop the capture's tick ({status:?})"),
+            Err(status) => log::debug!("shadow_compare: could not stop the capture's tick (status {status})"),
         }
     }
 
@@ -143,10 +142,10 @@ impl CaptureShared {
         if tick == Tick::Running {
             return;
         }
-        match proxy_wasm::hostcalls::set_tick_period(Duration::from_millis(FLUSH_EVERY_MS)) {
+        match host::set_tick_period_ms(FLUSH_EVERY_MS) {
             Ok(()) => self.tick.set(Tick::Running),
             Err(status) if tick == Tick::Stopped => {
-                log::warn!("shadow_compare: could not start the capture's tick ({status:?})");
+                log::warn!("shadow_compare: could not start the capture's tick (status {status})");
                 self.tick.set(Tick::Failed);
             }
             Err(_) => {}

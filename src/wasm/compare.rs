@@ -138,14 +138,14 @@ impl CompareService {
         if self.tick_ms == ms {
             return Ok(());
         }
-        match proxy_wasm::hostcalls::set_tick_period(std::time::Duration::from_millis(ms)) {
+        match host::set_tick_period_ms(ms) {
             Ok(()) => {
                 self.tick_ms = ms;
                 Ok(())
             }
             Err(status) => {
-                log::warn!("shadow_compare: could not set the compare service's tick to {ms} ms ({status:?})");
-                Err(format!("could not start the compare service's tick ({status:?})"))
+                log::warn!("shadow_compare: could not set the compare service's tick to {ms} ms (status {status})");
+                Err(format!("could not start the compare service's tick (status {status})"))
             }
         }
     }

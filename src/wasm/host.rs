@@ -32,6 +32,7 @@ extern "C" {
     fn proxy_get_buffer_bytes(buffer: u32, start: usize, max: usize, out: *mut *mut u8, out_len: *mut usize) -> u32;
     fn proxy_get_property(path: *const u8, path_len: usize, out: *mut *mut u8, out_len: *mut usize) -> u32;
     fn proxy_get_current_time_nanoseconds(out: *mut u64) -> u32;
+    fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
     fn proxy_resolve_shared_queue(vm: *const u8, vm_len: usize, name: *const u8, name_len: usize, out: *mut u32) -> u32;
     fn proxy_register_shared_queue(name: *const u8, name_len: usize, out: *mut u32) -> u32;
     fn proxy_enqueue_shared_queue(queue: u32, data: *const u8, len: usize) -> u32;
@@ -108,6 +109,18 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, u32> {
         OK => Ok(if ptr.is_null() { None } else { Some(take(ptr, len)) }),
         NOT_FOUND => Ok(None),
         s => Err(s),
+    }
+}
+
+/// Sets this root context's tick period (0 stops the tick). Call it outside `on_tick` unless the period is 0:
+/// Envoy replaces the root context's timer whenever the period is above zero, including the timer whose
+/// callback is running.
+pub fn set_tick_period_ms(ms: u64) -> Result<(), u32> {
+    let ms = u32::try_from(ms).unwrap_or(u32::MAX);
+    // SAFETY: plain integer argument.
+    match unsafe { proxy_set_tick_period_milliseconds(ms) } {
+        OK => Ok(()),
+        status => Err(status),
     }
 }
 
