@@ -26,8 +26,8 @@ pub struct CaptureShared {
     batch: Cell<Batch>,
     heartbeat_queue_name: String,
     heartbeat_queue: Cell<Option<u32>>,
-    /// Whether this root context's tick (which flushes the batch) runs; see [`CaptureShared::on_tick`].
-    tick: Cell<Tick>,
+    /// This root context's tick, which flushes the batch while it holds records; see [`CaptureShared::on_tick`].
+    tick: host::TickPeriod,
     /// What this worker's plugin last learned of the compare service.
     view: Cell<HeartbeatView>,
     enqueue_failed: u32,
@@ -43,7 +43,7 @@ impl CaptureShared {
         Ok(CaptureShared {
             heartbeat_queue_name: health::queue_name(&cfg.queue),
             heartbeat_queue: Cell::new(None),
-            tick: Cell::new(Tick::Stopped),
+            tick: host::TickPeriod::stopped(),
             view: Cell::new(HeartbeatView::new(cfg.compare_heartbeat_timeout_ms)),
             cfg,
             queue: Cell::new(None),
@@ -104,7 +104,8 @@ impl CaptureShared {
         if full {
             self.flush();
         } else if !empty {
-            self.start_ticking();
+            // Until this succeeds (a failure is logged once), a batch is enqueued only when it fills.
+            self.tick.set(FLUSH_EVERY_MS, "capture's");
         }
         out
     }
@@ -115,7 +116,7 @@ impl CaptureShared {
     /// Envoy also creates each plugin's root context on the main thread, where no request ever passes.
     /// Ticking every `FLUSH_EVERY_MS` for good cost an idle Envoy 12-16 ms of CPU a second per worker and 5.5
     /// ms on the main thread, for two capture plugins (one-off; docs/performance.md). So the tick runs only
-    /// while records wait: the first record of a quiet spell starts it ([`CaptureShared::start_ticking`]), and
+    /// while records wait: the first record of a quiet spell starts it (in `with_batch`), and
     /// a tick that finds the batch empty stops it. Under steady load every tick finds records and it never
     /// stops. The period is set to zero here, inside the tick, and above zero only from a request's callback:
     /// Envoy replaces a root context's timer whenever the period is set above zero, which inside the tick
@@ -128,28 +129,8 @@ impl CaptureShared {
             self.flush();
             return;
         }
-        match host::set_tick_period_ms(0) {
-            Ok(()) => self.tick.set(Tick::Stopped),
-            // Still ticking: the next tick tries again.
-            Err(status) => log::debug!("shadow_compare: could not stop the capture's tick (status {status})"),
-        }
-    }
-
-    /// Starts the tick (a request's callback added a record). The first failure is logged; every record
-    /// tries again, and until one succeeds a batch is enqueued only when it fills.
-    fn start_ticking(&self) {
-        let tick = self.tick.get();
-        if tick == Tick::Running {
-            return;
-        }
-        match host::set_tick_period_ms(FLUSH_EVERY_MS) {
-            Ok(()) => self.tick.set(Tick::Running),
-            Err(status) if tick == Tick::Stopped => {
-                log::warn!("shadow_compare: could not start the capture's tick (status {status})");
-                self.tick.set(Tick::Failed);
-            }
-            Err(_) => {}
-        }
+        // If the host refuses, it keeps ticking and the next tick tries again.
+        self.tick.set(0, "capture's");
     }
 
     /// Enqueues whatever the batch holds (called from the root context's tick, and when the batch fills).
@@ -183,15 +164,6 @@ impl CaptureShared {
         }
         ok
     }
-}
-
-/// A capture root context's tick, which runs while its batch holds records ([`CaptureShared::on_tick`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tick {
-    Stopped,
-    /// Starting it failed (and was logged); each record tries again.
-    Failed,
-    Running,
 }
 
 /// One upstream request through a captured cluster.

@@ -37,8 +37,8 @@ pub struct CompareService {
     samples_failed: u32,
     /// No scoring slice starts before this time (µs): the main thread's share for everything else.
     next_slice_us: u64,
-    /// The tick period now in force: [`TICK_MS`] or [`IDLE_TICK_MS`].
-    tick_ms: u64,
+    /// The tick, every [`TICK_MS`] or [`IDLE_TICK_MS`].
+    tick: host::TickPeriod,
 }
 
 impl CompareService {
@@ -64,9 +64,11 @@ impl CompareService {
             samples_sent,
             samples_failed,
             next_slice_us: 0,
-            tick_ms: 0,
+            tick: host::TickPeriod::stopped(),
         };
-        service.set_tick_period(TICK_MS)?;
+        if !service.tick.set(TICK_MS, "compare service's") {
+            return Err("could not start the compare service's tick".to_string());
+        }
         service.publish_heartbeat();
         Ok(service)
     }
@@ -97,7 +99,7 @@ impl CompareService {
     pub fn on_queue_ready(&mut self, queue: u32) {
         if queue == self.heartbeat_queue {
             if self.comparator.backlog() == 0 && self.comparator.samples_due() == 0 {
-                let _ = self.set_tick_period(IDLE_TICK_MS);
+                self.tick.set(IDLE_TICK_MS, "compare service's");
             }
             return;
         }
@@ -128,26 +130,8 @@ impl CompareService {
                 }
             }
         }
-        let _ = self.set_tick_period(TICK_MS);
+        self.tick.set(TICK_MS, "compare service's");
         self.run_slice();
-    }
-
-    /// Sets the tick period unless it is already in force. A failure is logged and the old period stays:
-    /// either one keeps the service working, only with more or fewer wake-ups.
-    fn set_tick_period(&mut self, ms: u64) -> Result<(), String> {
-        if self.tick_ms == ms {
-            return Ok(());
-        }
-        match host::set_tick_period_ms(ms) {
-            Ok(()) => {
-                self.tick_ms = ms;
-                Ok(())
-            }
-            Err(status) => {
-                log::warn!("shadow_compare: could not set the compare service's tick to {ms} ms (status {status})");
-                Err(format!("could not start the compare service's tick (status {status})"))
-            }
-        }
     }
 
     pub fn on_tick(&mut self) {

@@ -11,6 +11,7 @@
 #![allow(clashing_extern_declarations)]
 
 use crate::stats::{MetricKind, Metrics};
+use std::cell::Cell;
 use std::ptr::null_mut;
 
 /// `proxy_wasm` ABI status codes we tell apart.
@@ -115,12 +116,46 @@ pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, u32> {
 /// Sets this root context's tick period (0 stops the tick). Call it outside `on_tick` unless the period is 0:
 /// Envoy replaces the root context's timer whenever the period is above zero, including the timer whose
 /// callback is running.
-pub fn set_tick_period_ms(ms: u64) -> Result<(), u32> {
+fn set_tick_period_ms(ms: u64) -> Result<(), u32> {
     let ms = u32::try_from(ms).unwrap_or(u32::MAX);
     // SAFETY: plain integer argument.
     match unsafe { proxy_set_tick_period_milliseconds(ms) } {
         OK => Ok(()),
         status => Err(status),
+    }
+}
+
+/// A root context's tick period as last set. Setting the period it already has costs no host call (and does
+/// not restart the timer); a failure is logged once, until a setting succeeds again, and the old period stays.
+pub struct TickPeriod {
+    ms: Cell<u64>,
+    failing: Cell<bool>,
+}
+
+impl TickPeriod {
+    /// No tick yet (Envoy starts a root context without one).
+    pub fn stopped() -> TickPeriod {
+        TickPeriod { ms: Cell::new(0), failing: Cell::new(false) }
+    }
+
+    /// Sets the period (0 stops the tick); false if the host refused. `whose` names the tick in the log.
+    pub fn set(&self, ms: u64, whose: &str) -> bool {
+        if self.ms.get() == ms {
+            return true;
+        }
+        match set_tick_period_ms(ms) {
+            Ok(()) => {
+                self.ms.set(ms);
+                self.failing.set(false);
+                true
+            }
+            Err(status) => {
+                if !self.failing.replace(true) {
+                    log::warn!("shadow_compare: could not set the {whose} tick to {ms} ms (status {status})");
+                }
+                false
+            }
+        }
     }
 }
 
