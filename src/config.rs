@@ -22,6 +22,9 @@ pub const DEFAULT_PAIR_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
 pub const DEFAULT_MAX_BACKLOG: usize = 1_000;
 pub const DEFAULT_SLICE_MS: u64 = 10;
+/// Half: under a sustained overload the workers, which serve users, keep most of a core that the main thread
+/// shares with them. A main thread with a core of its own can give scoring nearly all of it.
+pub const DEFAULT_MAIN_THREAD_PERCENT: u64 = 50;
 /// Captures stop capturing after this long without a heartbeat from the compare service (see `health`).
 pub const DEFAULT_COMPARE_HEARTBEAT_TIMEOUT_MS: u64 = 2_000;
 /// Below this, an ordinary pause of the main thread (a config push, a large admin dump) would read as death.
@@ -242,6 +245,7 @@ struct RawCompare {
     max_pending: Option<usize>,
     max_backlog: Option<usize>,
     slice_ms: Option<u64>,
+    main_thread_percent: Option<u64>,
     queue: Option<String>,
     samples: Option<RawSamples>,
     promotion: Option<RawPromotion>,
@@ -318,6 +322,8 @@ pub struct CompareConfig {
     pub max_backlog: usize,
     /// How long one scoring slice may hold the main thread before yielding to the event loop.
     pub slice_ms: u64,
+    /// How much of the main thread scoring may take while pairs wait; see [`CompareConfig::pause_ms`].
+    pub main_thread_percent: u64,
     pub queue: String,
     /// Divergence samples; `None` sends none.
     pub samples: Option<SamplesConfig>,
@@ -409,6 +415,10 @@ impl CompareConfig {
         if !(1..=1_000).contains(&slice_ms) {
             return Err(ConfigError::new("slice_ms", "must be between 1 and 1000"));
         }
+        let main_thread_percent = raw.main_thread_percent.unwrap_or(DEFAULT_MAIN_THREAD_PERCENT);
+        if !(1..=100).contains(&main_thread_percent) {
+            return Err(ConfigError::new("main_thread_percent", "must be between 1 and 100"));
+        }
         let queue = raw.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());
         if queue.is_empty() {
             return Err(ConfigError::new("queue", "must not be empty"));
@@ -423,10 +433,20 @@ impl CompareConfig {
             max_pending,
             max_backlog,
             slice_ms,
+            main_thread_percent,
             queue,
             samples,
             promotion,
         })
+    }
+
+    /// How long scoring pauses after each slice while pairs wait, so that slices take `main_thread_percent` of
+    /// the main thread: `slice_ms` · (100 - percent) / percent, rounded up (10 ms by default: half). During
+    /// the pause Envoy runs whatever else is ready on the main thread (admin, xDS, health checks). At 100 the
+    /// pause is 1 ms, the shortest tick, and slices take nearly all of an otherwise idle main thread.
+    pub fn pause_ms(&self) -> u64 {
+        let percent = self.main_thread_percent.clamp(1, 100);
+        (self.slice_ms * (100 - percent)).div_ceil(percent).max(1)
     }
 
     /// The first rule whose `path_prefix` matches `path`.
@@ -586,12 +606,30 @@ mod tests {
         assert_eq!(c.max_pending, 10_000);
         assert_eq!(c.max_backlog, 1_000);
         assert_eq!(c.slice_ms, 10);
+        assert_eq!((c.main_thread_percent, c.pause_ms()), (50, 10));
         assert_eq!(c.queue, "shadow_compare.records");
         assert_eq!(c.samples, None);
         assert_eq!(c.promotion, Gate { min_pairs: 1_000, max_divergence: 0.01, max_error_rate: 0.01 });
         let r = &c.rules[0];
         assert_eq!((r.name.as_str(), r.path_prefix.as_str(), r.threshold), ("embed", "/embed", 0.85));
         assert_eq!(r.scorer, Scorer { kind: Kind::Cosine, pointer: "/embedding".into(), tokenizer: Tokenizer::Rouge });
+    }
+
+    #[test]
+    fn pause_follows_the_share_of_the_main_thread() {
+        let pause = |slice_ms: u64, percent: u64| {
+            let json = format!(
+                r#"{{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{{"name": "a", "kind": "exact"}}],
+                    "slice_ms": {slice_ms}, "main_thread_percent": {percent}}}"#
+            );
+            CompareConfig::parse(json.as_bytes()).unwrap().pause_ms()
+        };
+        assert_eq!(pause(10, 100), 1, "the shortest tick: Envoy's other work still runs between slices");
+        assert_eq!(pause(10, 50), 10);
+        assert_eq!(pause(10, 33), 21, "rounded up: never more than the share");
+        assert_eq!(pause(3, 70), 2);
+        assert_eq!(pause(10, 90), 2);
+        assert_eq!(pause(1_000, 1), 99_000);
     }
 
     #[test]
@@ -681,6 +719,8 @@ mod tests {
         assert_eq!(with(r#""max_pending": 0"#), "max_pending: must be between 1 and 1000000");
         assert_eq!(with(r#""max_backlog": 0"#), "max_backlog: must be between 1 and 1000000");
         assert_eq!(with(r#""slice_ms": 5000"#), "slice_ms: must be between 1 and 1000");
+        assert_eq!(with(r#""main_thread_percent": 0"#), "main_thread_percent: must be between 1 and 100");
+        assert_eq!(with(r#""main_thread_percent": 101"#), "main_thread_percent: must be between 1 and 100");
         assert_eq!(with(r#""queue": """#), "queue: must not be empty");
         assert_eq!(with(r#""samples": {}"#), "samples.cluster: required");
         assert_eq!(with(r#""samples": {"cluster": "sink", "path": "x"}"#), "samples.path: must start with '/'");

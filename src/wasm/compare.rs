@@ -1,13 +1,25 @@
 //! The compare service's glue: a singleton `envoy.bootstrap.wasm` service on Envoy's main thread.
 //!
 //! It registers the queue the captures write to, drains it whenever Envoy says it is ready (cheap: decode
-//! and pair), and scores in slices of at most `slice_ms`, each followed by at least as long without
-//! scoring. Envoy runs many queued callbacks back to back; without the gap, one slice per callback kept the
-//! main thread busy for seconds under load and the admin endpoint stalled. A tick expires pairs, then
-//! builds and sends the samples due, or, when none are, scores what the last slice left. Samples are built
-//! only on a tick, which dequeues and scores nothing, so that building one never lengthens the stretch of
-//! dequeuing, decoding and scoring that a batch of records brings. The tick runs every [`TICK_MS`] while pairs
-//! wait to be scored or samples to be sent, and every [`IDLE_TICK_MS`] otherwise.
+//! and pair), and scores in slices of at most `slice_ms`.
+//!
+//! - A queue callback that finds nothing left from before scores the pairs its records completed, right
+//!   away, unless the last slice ended less than its own length ago. Envoy runs many queued callbacks back to
+//!   back; without that gap, one slice per callback kept the main thread busy for seconds under load and the
+//!   admin endpoint stalled.
+//! - Once pairs are left over, only the tick scores them: one slice per tick, each followed by a pause
+//!   ([`CompareConfig::pause_ms`]) that gives scoring `main_thread_percent` of the main thread. Envoy re-arms
+//!   the tick when the tick returns, so the tick's period is the pause (up to [`IDLE_TICK_MS`], which keeps the
+//!   heartbeat fresh; a longer pause skips ticks). Envoy runs whatever else is ready during the pause, and
+//!   the admin endpoint waits at most one slice. An earlier design scored every 20 ms tick after an equal
+//!   gap: since the period counts from the tick's end, a 10 ms slice ran one time in 30 ms, and a backlog
+//!   drained at a third of the main thread however idle it was.
+//! - A tick also expires pairs, and builds and sends the samples due (instead of scoring, that tick). Samples
+//!   are built only on a tick, which dequeues nothing, so that building one never lengthens the stretch of
+//!   dequeuing, decoding and scoring that a batch of records brings.
+//!
+//! The tick runs at the slice period while pairs wait, every [`TICK_MS`] while samples wait or records just
+//! came, and every [`IDLE_TICK_MS`] otherwise.
 
 use super::host;
 use crate::compare::Comparator;
@@ -15,15 +27,17 @@ use crate::config::CompareConfig;
 use crate::health::{self, Publisher};
 use crate::stats::{self, MetricKind, Metrics};
 
-/// How often the service wakes while pairs wait to be scored or samples to be sent: leftover scoring and
-/// samples.
+/// How often the service wakes while samples wait to be sent, or after records came and were scored.
 pub const TICK_MS: u64 = 20;
 /// How often it wakes when nothing waits: expiry and the heartbeat (published at most every
 /// [`health::PUBLISH_EVERY_MS`]). Each tick wakes the main thread: one-off, an idle Envoy's main thread spent
 /// 6.5-9.0 ms of CPU a second at 20 ms and 1.5 at 100 ms, and a tick that did nothing cost as much as one
-/// that did its work. At 100 ms while busy, a backlog left when captures shed (no record then wakes the
-/// service) would drain five times slower, so the period follows the work; see `on_queue_ready`.
+/// that did its work. So the period follows the work; see `on_queue_ready`.
 pub const IDLE_TICK_MS: u64 = 100;
+
+/// How much earlier than its period a tick may come and still start a slice: Envoy's timers count whole
+/// milliseconds.
+const TIMER_SLACK_US: u64 = 1_000;
 
 pub struct CompareService {
     comparator: Comparator,
@@ -35,10 +49,17 @@ pub struct CompareService {
     in_flight: usize,
     samples_sent: u32,
     samples_failed: u32,
-    /// No scoring slice starts before this time (µs): the main thread's share for everything else.
+    /// No queue callback starts a scoring slice before this time (µs): the gap after the last slice.
     next_slice_us: u64,
-    /// The tick, every [`TICK_MS`] or [`IDLE_TICK_MS`].
+    /// How long the tick pauses scoring after a slice: [`CompareConfig::pause_ms`].
+    pause_ms: u64,
+    /// When the tick's last slice ended (µs).
+    last_tick_slice_end_us: u64,
+    /// The tick: every `pause_ms`, [`TICK_MS`] or [`IDLE_TICK_MS`].
     tick: host::TickPeriod,
+    /// No slice at all before this time (µs): the fault-injection build's stall.
+    #[cfg(feature = "fault-injection")]
+    stalled_until_us: u64,
 }
 
 impl CompareService {
@@ -55,6 +76,7 @@ impl CompareService {
         let mut m = host::HostMetrics;
         let samples_sent = m.define(MetricKind::Counter, stats::SAMPLES_SENT)?;
         let samples_failed = m.define(MetricKind::Counter, stats::SAMPLES_FAILED)?;
+        let pause_ms = comparator.config().pause_ms();
         let mut service = CompareService {
             comparator,
             queue,
@@ -64,7 +86,11 @@ impl CompareService {
             samples_sent,
             samples_failed,
             next_slice_us: 0,
+            pause_ms,
+            last_tick_slice_end_us: 0,
             tick: host::TickPeriod::stopped(),
+            #[cfg(feature = "fault-injection")]
+            stalled_until_us: 0,
         };
         if !service.tick.set(TICK_MS, "compare service's") {
             return Err("could not start the compare service's tick".to_string());
@@ -106,6 +132,8 @@ impl CompareService {
         if queue != self.queue {
             return;
         }
+        // Pairs left from before are the tick's: this callback only adds to them.
+        let behind = self.comparator.backlog() > 0;
         let mut m = host::HostMetrics;
         loop {
             match host::dequeue(self.queue) {
@@ -115,9 +143,9 @@ impl CompareService {
                         super::fault::compare_panic_if_asked(&item);
                         match super::fault::compare_stall_asked(&item) {
                             Some(true) => {
-                                self.next_slice_us = host::now_us().saturating_add(super::fault::STALL_MS * 1_000)
+                                self.stalled_until_us = host::now_us().saturating_add(super::fault::STALL_MS * 1_000)
                             }
-                            Some(false) => self.next_slice_us = 0,
+                            Some(false) => self.stalled_until_us = 0,
                             None => {}
                         }
                     }
@@ -130,35 +158,40 @@ impl CompareService {
                 }
             }
         }
-        self.tick.set(TICK_MS, "compare service's");
-        self.run_slice();
+        if !behind && host::now_us() >= self.next_slice_us {
+            self.run_slice();
+        }
+        let period = if self.comparator.backlog() > 0 { self.pause_ms.min(IDLE_TICK_MS) } else { TICK_MS };
+        self.tick.set(period, "compare service's");
     }
 
     pub fn on_tick(&mut self) {
-        self.comparator.on_tick(host::now_us() / 1_000, &mut host::HostMetrics);
+        let now = host::now_us();
+        self.comparator.on_tick(now / 1_000, &mut host::HostMetrics);
+        let pause_end_us = self.last_tick_slice_end_us.saturating_add(self.pause_ms * 1_000);
         if self.comparator.samples_due() > 0 {
             self.run_sample_slice();
-        } else {
-            self.run_slice();
+        } else if now.saturating_add(TIMER_SLACK_US) >= pause_end_us && self.run_slice() {
+            self.last_tick_slice_end_us = host::now_us();
         }
         self.publish_heartbeat();
     }
 
-    /// Scores waiting pairs for at most `slice_ms`, unless the gap after the last slice is not over.
-    fn run_slice(&mut self) {
+    /// Scores waiting pairs for at most `slice_ms`; false if there were none to score.
+    fn run_slice(&mut self) -> bool {
         let start = host::now_us();
-        if self.comparator.backlog() == 0 || start < self.next_slice_us {
-            return;
+        if self.comparator.backlog() == 0 || self.stalled(start) {
+            return false;
         }
         let deadline = start.saturating_add(self.slice_us());
         self.comparator.run_jobs(start / 1_000, &mut host::HostMetrics, &mut || host::now_us() >= deadline);
         self.gap_after(start);
+        true
     }
 
-    /// Builds and sends due samples for at most `slice_ms` (one, unless a burst is waiting). It does not wait
-    /// for the gap: ticks are 20 ms apart and could keep landing in gaps under load, while the rate limit
-    /// and [`crate::compare::MAX_DUE_SAMPLES`] already bound the work. The gap after it still holds off
-    /// scoring.
+    /// Builds and sends due samples for at most `slice_ms` (one, unless a burst is waiting), in place of
+    /// that tick's scoring slice; the rate limit and [`crate::compare::MAX_DUE_SAMPLES`] bound the work. The gap
+    /// after it holds off scoring from queue callbacks.
     fn run_sample_slice(&mut self) {
         let start = host::now_us();
         let deadline = start.saturating_add(self.slice_us());
@@ -171,12 +204,22 @@ impl CompareService {
         self.gap_after(start);
     }
 
+    #[cfg(feature = "fault-injection")]
+    fn stalled(&self, now_us: u64) -> bool {
+        now_us < self.stalled_until_us
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn stalled(&self, _now_us: u64) -> bool {
+        false
+    }
+
     fn slice_us(&self) -> u64 {
         self.comparator.config().slice_ms * 1_000
     }
 
-    /// A gap as long as the slice took: scoring and samples get at most about half of the main thread. It
-    /// never shortens a gap already set (a sample slice runs inside one).
+    /// A gap as long as the slice took, before a queue callback may score. It never shortens a gap already set
+    /// (a sample slice runs inside one).
     fn gap_after(&mut self, start: u64) {
         let end = host::now_us();
         let gap_end = end.saturating_add(end.saturating_sub(start).min(self.slice_us()));

@@ -153,15 +153,20 @@ def capture_fault_env(workdir):
         env.stop()
 
 
-def derive_stall_env(cfg: dict):
-    set_compare_config(cfg, max_backlog=STALL_MAX_BACKLOG)
+# The default share of the main thread (10 ms slices, 10 ms pauses), and all of it in 1 ms slices: a backlog then
+# drains over many ticks, each scoring one slice and pausing the shortest tick.
+STALL_SCHEDULES = {"default-share": {}, "whole-main-thread": {"slice_ms": 1, "main_thread_percent": 100}}
 
 
-@pytest.fixture(scope="module")
-def stall_env(workdir):
+@pytest.fixture(scope="module", params=list(STALL_SCHEDULES))
+def stall_env(workdir, request):
     require_wasm()
     require_wasm(FAULT_WASM, "wasm-fault")
-    env = _env(workdir, "stall", roles=("primary", "shadow"), wasm=FAULT_WASM, derive=derive_stall_env)
+
+    def derive(cfg: dict):
+        set_compare_config(cfg, max_backlog=STALL_MAX_BACKLOG, **STALL_SCHEDULES[request.param])
+
+    env = _env(workdir, f"stall-{request.param}", roles=("primary", "shadow"), wasm=FAULT_WASM, derive=derive)
     try:
         yield env
     finally:
