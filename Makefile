@@ -50,7 +50,7 @@ test-e2e: wasm wasm-fault cli venv
 
 test: lint test-native validate test-e2e
 
-bench: wasm cli bench-venv
+bench: wasm wasm-fault cli bench-venv
 	$(PY) bench/run.py
 
 # Not part of `make test`: 100,000 requests at a steady rate with 30% shadow failures (needs `wrk`).

@@ -11,9 +11,13 @@ the four Envoys are measured back to back, in an order that rotates every round;
 over rounds and the ratios of medians.
 
 The compare service's capacity: during c's saturation runs the stats tell pairs scored, dropped and the
-highest backlog seen, and /proc tells the CPU time of Envoy's main thread, where the service runs. Next to
-it, a Python /compare service (bench/py_compare_service.py, FastAPI + uvicorn, one process) is saturated
-with the same pairs of bodies.
+highest backlog seen, and /proc tells the CPU time of Envoy's main thread, where the service runs. On this
+machine the proxy's own work takes the cores before the service is saturated, so two more Envoys, e and f,
+measure the service alone: c's config with the fault-injection build, whose compare service pauses scoring on
+cue. The drain probe pauses it, saturates the proxy until the backlog is full, resumes it, and times how fast
+the backlog drains while the main thread has nothing else to do: e at the default `main_thread_percent` (50),
+f at 100. Next to it, a Python /compare service (bench/py_compare_service.py, FastAPI + uvicorn, one
+process) is saturated with the same pairs of bodies.
 """
 
 import copy
@@ -52,6 +56,12 @@ KINDS = {  # request path -> the rule's kind in envoy/envoy.yaml
 PROBES = {"generate_long": "rouge_l"}
 LABELS = {"embed": "cosine (1,536 dims)", "generate": "rouge_l (500 tokens)", "classify": "exact",
           "generate_long": "rouge_l (2,000 tokens)"}
+# The drain probe's Envoys: config -> main_thread_percent. Each starts from c's config with the fault-injection
+# build and DRAIN_MAX_BACKLOG; they take no other load.
+DRAIN = {"e": 50, "f": 100}
+# Captures shed from half of it: ~8,000 pairs, a drain long enough to time with 20 ms polls.
+DRAIN_MAX_BACKLOG = 16_000
+DRAIN_NAMES = {w: f"{w}: c scoring alone, main_thread_percent {p}" for w, p in DRAIN.items()}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -78,8 +88,8 @@ def ports_from(base, tries=10):
     for block in range(base, base + 100 * tries, 100):
         ports = {
             "primary": block + 1, "shadow": block + 2, "sink": block + 3, "python": block + 10,
-            **{f"listen_{c}": block + 80 + i for i, c in enumerate(CONFIGS)},
-            **{f"admin_{c}": block + 90 + i for i, c in enumerate(CONFIGS)},
+            **{f"listen_{c}": block + 80 + i for i, c in enumerate(CONFIGS + tuple(DRAIN))},
+            **{f"admin_{c}": block + 90 + i for i, c in enumerate(CONFIGS + tuple(DRAIN))},
         }
         if all(port_free(p) for p in ports.values()):
             return ports
@@ -137,6 +147,25 @@ def envoy_config(base, which, ports, wasm):
     walk(cfg, fix)
     if which in ("a", "b"):
         cfg.pop("bootstrap_extensions", None)
+    return cfg
+
+
+def drain_config(base, which, ports, fault_wasm):
+    """c's config for a drain probe Envoy: the fault-injection build, a larger backlog, its share of the main
+    thread."""
+    cfg = envoy_config(base, which, ports, fault_wasm)
+    found = []
+
+    def fix(node):
+        if isinstance(node, dict) and node.get("root_id") == "compare":
+            conf = json.loads(node["configuration"]["value"])
+            conf.update(max_backlog=DRAIN_MAX_BACKLOG, main_thread_percent=DRAIN[which])
+            node["configuration"]["value"] = json.dumps(conf)
+            found.append(node)
+
+    walk(cfg, fix)
+    if len(found) != 1:
+        raise RuntimeError(f"{CONFIG_FILES['c']}: expected one compare service")
     return cfg
 
 
@@ -200,6 +229,13 @@ def cpu_seconds(pid, tid=None):
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def thread_cpu_ns(pid, tid):
+    """The CPU time of one thread in ns (/proc schedstat): /proc's stat counts in 10 ms ticks, too coarse for
+    a drain that can take less than 100 ms."""
+    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
 def admin_stats(admin_port):
     """Integer stats whose name mentions shadow_compare, by name."""
     status, body = http("GET", f"http://127.0.0.1:{admin_port}/stats?filter=shadow_compare")
@@ -248,7 +284,8 @@ class GaugePoller:
 # ---------------------------------------------------------------- the run
 
 
-def run(args, bins, wasm, log):
+def run(args, bins, wasms, log):
+    wasm = wasms["shipped"]
     wrk = Wrk(find_wrk(log))
     v = subprocess.run([wrk.exe, "-v"], capture_output=True, text=True)
     wrk_version = [line.split(" Copyright")[0] for line in (v.stdout + v.stderr).splitlines()[:1]]
@@ -318,7 +355,18 @@ def run(args, bins, wasm, log):
             return started
 
         envoys = start_envoys(2)
-        log(f"  upstreams and Envoys {', '.join(CONFIGS)} up ({envoy_version})")
+        for which in DRAIN:
+            cfg_path = os.path.join(work, f"envoy-{which}.yaml")
+            with open(cfg_path, "w") as f:
+                yaml.safe_dump(drain_config(bases["c"], which, ports, wasms["fault"]), f, sort_keys=False)
+            log_path = os.path.join(logs, f"envoy-{which}.log")
+            argv = [envoy_exe, "-c", cfg_path, "--concurrency", "2", "--disable-hot-restart", "--log-level", "warn",
+                    "--log-path", log_path]
+            commands.setdefault(f"envoy_{which}", show_cmd(argv))
+            envoys[which] = procs.start(argv, os.path.join(logs, f"envoy-{which}.out"))
+            wait_until(lambda: http("GET", f"http://127.0.0.1:{ports[f'admin_{which}']}/ready")[0] == 200, 90,
+                       f"envoy {which}", envoys[which], log_path)
+        log(f"  upstreams and Envoys {', '.join(CONFIGS + tuple(DRAIN))} up ({envoy_version})")
         rss_idle = {which: proc_status(envoys[which].pid) for which in CONFIGS}
         # Warm-up: connection pools, V8's tiers, the allocators' arenas.
         before = admin_stats(ports["admin_c"])
@@ -344,6 +392,7 @@ def run(args, bins, wasm, log):
 
         results = {}  # (path, mode, config) -> [per-round wrk result]
         capacity = {path: [] for path in list(KINDS) + list(PROBES)}
+        drains = {(path, which): [] for path in capacity for which in DRAIN}
         py_results = {path: [] for path in capacity}
         rss = {c: [] for c in CONFIGS}
         for r in range(args.rounds):
@@ -386,6 +435,16 @@ def run(args, bins, wasm, log):
                 log(f"  round {r + 1}/{args.rounds} capacity probe /{path} on c: {res['pairs_per_s']:,.0f} pairs/s, "
                     f"{res['dropped']} dropped, backlog up to {res['max_backlog']}")
             for path in capacity:
+                for which in DRAIN:
+                    request = body(f"request_{path}.json")
+                    res = measure_drain(wrk, f"http://127.0.0.1:{ports[f'listen_{which}']}", scripts[(path, "sat")],
+                                        args.sat_seconds, args.sat_conns, envoys[which].pid,
+                                        ports[f"admin_{which}"], path, request.encode())
+                    drains[(path, which)].append(res)
+                    log(f"  round {r + 1}/{args.rounds} drain /{path} on {which}: {res['pairs']:,} pairs at "
+                        f"{res['pairs_per_s']:,.0f} pairs/s, main thread {100 * res['main_busy']:.0f}% busy, "
+                        f"slowest admin /stats {res['max_admin_ms']:.0f} ms")
+            for path in capacity:
                 cpu0 = cpu_seconds(py.pid)
                 if path in PROBES:  # about a second per pair: one connection, a longer run, a longer timeout
                     res = wrk.run("python_probe", py_url, scripts[(path, "python")], max(4, args.service_seconds), 1,
@@ -398,13 +457,15 @@ def run(args, bins, wasm, log):
             for which in CONFIGS:
                 rss[which].append(proc_status(envoys[which].pid))
         procs.stop(py)
+        for which in DRAIN:
+            procs.stop(envoys.pop(which))
         final_stats = admin_stats(ports["admin_c"])
         rss_one_worker = memory_with_one_worker(args, wrk, scripts, ports, procs, envoys, start_envoys, log)
     finally:
         procs.stop_all()
 
-    out = report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk, commands, envoy_version,
-                 wrk_version, config_names, percent, rss_one_worker)
+    out = report(args, results, capacity, drains, rss, rss_idle, py_results, final_stats, wrk, commands,
+                 envoy_version, wrk_version, config_names, percent, rss_one_worker)
     out["warmup_dropped"] = warmup_dropped
     return out
 
@@ -471,6 +532,52 @@ def measure_compare(wrk, url, script, seconds, conns, pid, admin_port, path, dra
     return res
 
 
+def measure_drain(wrk, url, script, seconds, conns, pid, admin_port, path, request_body, deadline_s=60.0):
+    """On a drain probe Envoy (fault-injection build): pauses the compare service's scoring, saturates the proxy
+    until the backlog is full (captures shed from half of it), resumes, and times the drain with the main thread
+    to itself: pairs scored per second (least squares over 20 ms polls of the pairs counter while a backlog is
+    left), the main thread's CPU over that time, and the slowest answer of the admin endpoint meanwhile. A
+    drain seen by fewer than three polls with a backlog left gives only a lower bound: the pairs over the time
+    between the poll before the first pair was scored and the first with no backlog."""
+    backlog = "wasmcustom.shadow_compare.backlog"
+    http("POST", f"{url}/{path}/__fault/compare-stall", request_body)
+    # The stall is in force once its own pair waits unscored.
+    wait_until(lambda: admin_stats(admin_port).get(backlog, 0) >= 1, 10, "the drain probe's stall")
+    wrk.run("drain", url, script, seconds, conns)
+    time.sleep(0.3)  # the captures' last batches
+    http("POST", f"{url}/{path}/__fault/compare-resume", request_body)
+    polls = []  # (time, main-thread CPU ns, pairs scored, backlog, admin ms)
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        t0 = time.monotonic()
+        cpu = thread_cpu_ns(pid, pid)
+        s = admin_stats(admin_port)
+        t1 = time.monotonic()
+        polls.append(((t0 + t1) / 2, cpu, rule_delta({}, s, path, ".pairs"), s.get(backlog, 0), (t1 - t0) * 1000))
+        if polls[-1][3] == 0 and len(polls) > 1:
+            break
+        time.sleep(0.02)
+    # From the poll before the first pair was scored to the first with no backlog.
+    start = next((i - 1 for i in range(1, len(polls)) if polls[i][2] > polls[i - 1][2]), 0)
+    span = polls[start:]
+    (t_a, cpu_a, pairs_a, backlog_a, _), (t_b, cpu_b, pairs_b, _, _) = span[0], span[-1]
+    # The slope over the polls that still saw a backlog: the first and last poll cut the drain anywhere in a poll.
+    inner = [p for p in span if p[3] > 0]
+    lower_bound = len(inner) < 3
+    if not lower_bound:
+        mean_t = sum(p[0] for p in inner) / len(inner)
+        mean_n = sum(p[2] for p in inner) / len(inner)
+        rate = sum((p[0] - mean_t) * (p[2] - mean_n) for p in inner) / sum((p[0] - mean_t) ** 2 for p in inner)
+    else:
+        rate = (pairs_b - pairs_a) / (t_b - t_a) if t_b > t_a else 0.0
+    return {
+        "pairs": pairs_b - pairs_a, "backlog": backlog_a, "drain_s": t_b - t_a, "polls": len(span),
+        "pairs_per_s": rate, "lower_bound": lower_bound, "main_cpu_s": (cpu_b - cpu_a) / 1e9,
+        "main_busy": (cpu_b - cpu_a) / 1e9 / (t_b - t_a) if t_b > t_a else 0.0,
+        "max_admin_ms": max(p[4] for p in span),
+    }
+
+
 def drain(admin_port, deadline_s=5.0):
     """Waits until c's compare service has taken every record from its queue (the records counter holds
     still) and scored them (no backlog, no pending pair), so its work does not run into the next run."""
@@ -489,7 +596,12 @@ def drain(admin_port, deadline_s=5.0):
 # ---------------------------------------------------------------- tables
 
 
-def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk, commands, envoy_version,
+def at_least(drain, text):
+    """A drain rate, marked when some round's drain was too short to time (see `measure_drain`)."""
+    return f"≥ {text}" if drain["lower_bound"] else text
+
+
+def report(args, results, capacity, drains, rss, rss_idle, py_results, final_stats, wrk, commands, envoy_version,
            wrk_version, config_names, percent, rss_one_worker):
     med = {}
     for key, runs in results.items():
@@ -544,7 +656,19 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
         dropped = sum(r["dropped"] for r in runs)
         scored_rate = median([r["pairs_per_s"] for r in runs])
         per_pair_us = main_cpu / pairs * 1e6 if pairs else None
-        projected = 1e6 / per_pair_us if per_pair_us else None
+        drain = {}
+        for which in DRAIN:
+            d = drains[(path, which)]
+            d_pairs, d_cpu = sum(r["pairs"] for r in d), sum(r["main_cpu_s"] for r in d)
+            drain[which] = {
+                "pairs_per_s": median([r["pairs_per_s"] for r in d]), "pairs": d_pairs,
+                "main_busy": median([r["main_busy"] for r in d]),
+                "main_cpu_us_per_pair": d_cpu / d_pairs * 1e6 if d_pairs else None,
+                "max_admin_ms": max(r["max_admin_ms"] for r in d), "backlog": median([r["backlog"] for r in d]),
+                "drain_s": median([r["drain_s"] for r in d]), "rounds": len(d),
+                "lower_bound": any(r["lower_bound"] for r in d),
+            }
+        default, whole = drain["e"], drain["f"]
         pr = py_results[path]
         py_rate = median([r["rps"] for r in pr])
         py_cpu_us = sum(r["cpu_s"] for r in pr) / max(1, sum(r["requests"] for r in pr)) * 1e6
@@ -554,21 +678,24 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
             "max_backlog": max(r["max_backlog"] for r in runs), "max_pending": max(r["max_pending"] for r in runs),
             "max_admin_ms": max(r["max_admin_ms"] for r in runs),
             "main_thread_busy": main_cpu / wall if wall else None, "main_cpu_us_per_pair": per_pair_us,
-            "projected_pairs_per_core_s": projected, "envoy_cpu_us_per_request": env_cpu / reqs * 1e6 if reqs else None,
+            "envoy_cpu_us_per_request": env_cpu / reqs * 1e6 if reqs else None, "drain": drain,
             "python_pairs_per_s": py_rate, "python_cpu_us_per_pair": py_cpu_us, "python_errors": py_errors,
             "compare_errors": sum(r["compare_errors"] for r in runs),
         })
         cap_rows.append([
-            f"{LABELS[path]}, /{path}", fmt(scored_rate), dropped, max(r["max_backlog"] for r in runs),
-            fmt(max(r["max_admin_ms"] for r in runs), 0), fmt(100 * main_cpu / wall, 0) + "%",
-            fmt(per_pair_us), fmt(projected), fmt(py_rate), fmt(py_cpu_us), fmt_ratio(ratio(projected, py_rate)),
-            fmt_ratio(ratio(scored_rate, py_rate)),
+            f"{LABELS[path]}, /{path}", fmt(scored_rate), dropped, fmt(100 * main_cpu / wall, 0) + "%",
+            at_least(default, fmt(default["pairs_per_s"])), fmt(100 * default["main_busy"], 0) + "%",
+            at_least(whole, fmt(whole["pairs_per_s"])), fmt(100 * whole["main_busy"], 0) + "%",
+            fmt(whole["main_cpu_us_per_pair"]), fmt(max(default["max_admin_ms"], whole["max_admin_ms"]), 0),
+            fmt(py_rate), fmt(py_cpu_us), at_least(whole, fmt_ratio(ratio(whole["pairs_per_s"], py_rate))),
+            at_least(default, fmt_ratio(ratio(default["pairs_per_s"], py_rate))),
         ])
     cap_table = table([
-        "kind, path", "c: pairs scored/s at saturation", "dropped", "max backlog", "slowest admin /stats, ms",
-        "main thread busy",
-        "main-thread µs/pair", "c: projected pairs/s per core", "Python pairs/s (1 process)", "Python CPU µs/pair",
-        "projected / Python", "at saturation / Python"], cap_rows)
+        "kind, path", "c at saturation: pairs scored/s", "dropped", "main thread busy",
+        f"drain, {DRAIN['e']}% (default): pairs/s", "main thread busy", f"drain, {DRAIN['f']}%: pairs/s",
+        "main thread busy", "main-thread µs/pair", "slowest admin /stats during drains, ms",
+        "Python pairs/s (1 process)", "Python CPU µs/pair", f"{DRAIN['f']}% / Python",
+        f"{DRAIN['e']}% / Python"], cap_rows)
 
     rss_rows = []
     rss_med = {}
@@ -600,6 +727,7 @@ def report(args, results, capacity, rss, rss_idle, py_results, final_stats, wrk,
         "per_worker": per_worker,
         "goals": [{"goal": g, "value": v, "met": ok} for g, v, ok in goals],
         "capacity": cap_results, "rss": rss_med,
+        "drain_settings": {"max_backlog": DRAIN_MAX_BACKLOG, "percent": DRAIN},
         "medians": {"|".join(k): v for k, v in med.items()}, "config_names": config_names,
         "sample_percent": percent,
         "wrk_commands": wrk.commands, "commands": commands, "envoy_version": envoy_version,

@@ -27,6 +27,9 @@ import gen_inputs  # noqa: E402
 from common import GENERATED, ROOT, fmt, fmt_ratio, rel  # noqa: E402
 
 WASM = os.path.join(ROOT, "target", "wasm32-wasip1", "release", "shadow_compare.wasm")
+# The fault-injection build, whose compare service pauses scoring on cue: the drain probe's backlog.
+FAULT_TARGET = os.path.join(ROOT, "target", "fault")
+FAULT_WASM = os.path.join(FAULT_TARGET, "wasm32-wasip1", "release", "shadow_compare.wasm")
 # The bench programs build in their own target directory: the library is a cdylib, whose files carry no
 # hash, so sharing target/release with `make cli` would rebuild it on every switch of profile, and a
 # another build could replace it under a running link. The bench profile's panic strategy is pinned to
@@ -41,8 +44,8 @@ def log(msg):
 
 
 def build():
-    """Builds the bench programs and copies them, and the .wasm, into bench/generated/, so that
-    a rebuild of target/ during a run cannot swap a binary between rounds."""
+    """Builds the bench programs and copies them, and the two .wasm builds (shipped, fault-injection), into
+    bench/generated/, so that a rebuild of target/ during a run cannot swap a binary between rounds."""
     bin_dir = os.path.join(GENERATED, "bin")
     os.makedirs(bin_dir, exist_ok=True)
     cmd = ["cargo", "bench", "--bench", "scoring", "--bench", "upstream", "--no-run",
@@ -62,11 +65,16 @@ def build():
             bins[msg["target"]["name"]] = dest
     if set(bins) != {"scoring", "upstream"}:
         raise SystemExit(f"bench: cargo did not report both bench executables (got {sorted(bins)})")
-    wasm = None
-    if subprocess.run(["cargo", "build", "--release", "--target", "wasm32-wasip1", "--lib"], cwd=ROOT,
-                      capture_output=True).returncode == 0 and os.path.exists(WASM):
-        wasm = os.path.join(GENERATED, "shadow_compare.wasm")
-        shutil.copy2(WASM, wasm)
+    wasm = {}
+    for name, built, copy, extra in (
+        ("shipped", WASM, "shadow_compare.wasm", []),
+        ("fault", FAULT_WASM, "shadow_compare-fault.wasm",
+         ["--features", "fault-injection", "--target-dir", FAULT_TARGET]),
+    ):
+        cmd = ["cargo", "build", "--release", "--target", "wasm32-wasip1", "--lib", *extra]
+        if subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode == 0 and os.path.exists(built):
+            wasm[name] = os.path.join(GENERATED, copy)
+            shutil.copy2(built, wasm[name])
     return bins, wasm
 
 
@@ -146,7 +154,7 @@ def markdown(m, a, b, started, elapsed, argv):
         "## Commands",
         "",
         "```",
-        "make bench                       # = make wasm cli bench-venv, then .venv/bin/python bench/run.py",
+        "make bench                       # = make wasm wasm-fault cli bench-venv, then .venv/bin/python bench/run.py",
         ".venv/bin/python bench/run.py --part scoring   # Part A only",
         ".venv/bin/python bench/run.py --part proxy     # Part B only",
         "python3 bench/gen_inputs.py      # the inputs alone (fixed seed) into bench/generated/",
@@ -187,6 +195,7 @@ def markdown(m, a, b, started, elapsed, argv):
         ]
     if b:
         s = b["settings"]
+        drain = b["drain_settings"]
         out += [
             "",
             "## Part B: what the filter costs the primary path",
@@ -230,16 +239,26 @@ def markdown(m, a, b, started, elapsed, argv):
             "### The compare service's scoring capacity, next to a Python /compare service",
             "",
             "c's saturation runs push as many pairs as the proxy can; the compare service scores them on Envoy's "
-            "main thread. For the three kinds above the proxy is the bottleneck on this machine, so one more "
-            "run per round, on c only, sends 2,000-token texts (`/generate_long`, the `generate` rule by prefix): "
-            "about 14 KB per body, where scoring costs more per pair than the proxy's work and the compare service "
-            "becomes the bottleneck. Shown: pairs scored per second (from the start of the run until the service "
-            "has scored all it was given), pairs dropped (`shadow_compare.rule.*.dropped`), the highest "
-            "`shadow_compare.backlog` seen and the slowest answer of the admin `/stats` (polled every 0.2 s; the "
-            "admin endpoint shares the main thread, so a slow answer means the main thread was starved and the "
-            "gauge read may come late), how busy the main thread was (its CPU time from /proc over wall time), its "
-            "CPU per pair (decoding, pairing and scoring records, plus admin requests), and the capacity that CPU "
-            "cost projects for one core. The Python service "
+            "main thread. One more run per round, on c only, sends 2,000-token texts (`/generate_long`, the "
+            "`generate` rule by prefix): about 14 KB per body, where scoring costs more per pair than the proxy's "
+            "work. Shown for c: pairs scored per second (from the start of the run until the service has scored "
+            "all it was given), pairs dropped (`shadow_compare.rule.*.dropped`) and how busy the main thread was "
+            "(its CPU time from /proc over wall time). On this 2-core machine the workers, wrk and the upstreams "
+            "share the cores with the main thread, so c's rate says what this machine does at saturation, not "
+            "what the service can score.",
+            "",
+            "The drain probe measures that, on two more Envoys with c's config and the fault-injection build "
+            "(`make wasm-fault`: its compare service pauses scoring while a request to `…/__fault/compare-stall` "
+            "is in force, until one to `…/__fault/compare-resume`; its scoring is the shipped code), "
+            f"`max_backlog` {drain['max_backlog']:,}, and `main_thread_percent` {drain['percent']['e']} (e, the "
+            f"default) or {drain['percent']['f']} (f). Once per kind and round: pause scoring, saturate the "
+            "proxy as above until the captures shed (the backlog half full), resume, and poll the admin endpoint "
+            "every 20 ms until the backlog is empty. Nothing else loads the machine meanwhile. Shown: the pairs "
+            "scored per second (the least-squares slope of the pairs counter over the polls that saw a backlog, "
+            "median over rounds; marked ≥ when a drain was too short for three such polls, and then the pairs over "
+            "the whole span of the polls, a lower bound), how busy the main thread was and its CPU per pair during "
+            "the drain (from /proc schedstat; scoring alone: no records arrive, and the polls' own admin requests), "
+            "and the slowest admin `/stats` answer during any drain. The Python service "
             "(`bench/py_compare_service.py`: FastAPI + uvicorn, one process, receiving both responses in one "
             f"POST and scoring with rouge-score / numpy / json) is saturated by wrk with {s['service_conns']} "
             f"connections, {s['service_seconds']} s per run, once per kind in each round right after c's runs of "
@@ -297,6 +316,14 @@ def summary(a, b):
         rss = b["rss"]
         lines.append("- Part B, Envoy VmRSS after load: " + ", ".join(
             f"{w} {fmt(rss[w]['VmRSS'], 1)} MiB" for w in ("a", "b", "c", "d")))
+        for c in b["capacity"]:
+            e, f, py = c["drain"]["e"], c["drain"]["f"], c["python_pairs_per_s"]
+            bound = "≥ " if e["lower_bound"] or f["lower_bound"] else ""
+            lines.append(
+                f"- Part B, compare service scoring {c['label']} alone: {bound}{fmt(f['pairs_per_s'])} pairs/s with "
+                f"all of the main thread, {bound}{fmt_ratio(f['pairs_per_s'] / py)} the Python service's "
+                f"{fmt(py)}; {bound}{fmt(e['pairs_per_s'])} pairs/s ({bound}{fmt_ratio(e['pairs_per_s'] / py)}) with "
+                "the default half")
         pw = b["per_worker"]["c"]
         lines.append(f"- Part B, memory of shadow-compare (c against b): {fmt(pw['filter_per_worker'], 1)} MiB per "
                      f"worker, {fmt(pw['filter_fixed'], 1)} MiB once")
@@ -318,19 +345,22 @@ def capacity_notes(b):
                      f"({dropped}). Warm-up runs are not in the tables.")
     for c in b["capacity"]:
         if c["dropped"] == 0 and c["max_backlog"] == 0:
-            notes.append(
-                f"- {c['label']}: nothing dropped and no backlog at the highest rate this machine's proxy reached "
-                f"({c['pairs_per_s_at_saturation']:,.0f} pairs/s, main thread {100 * c['main_thread_busy']:.0f}% "
-                "busy): the compare service's capacity is above it; the projection is what one core would score."
-            )
+            at_saturation = (f"c dropped nothing and kept no backlog at the highest rate this machine's proxy reached "
+                             f"({c['pairs_per_s_at_saturation']:,.0f} pairs/s)")
         else:
-            notes.append(
-                f"- {c['label']}: {c['dropped']:,} pairs dropped: the compare service was the bottleneck; it scored "
-                f"{c['pairs_per_s_at_saturation']:,.0f} pairs/s sustained (main thread "
-                f"{100 * c['main_thread_busy']:.0f}% busy). The admin endpoint, on the same thread, took up to "
-                f"{c['max_admin_ms']:,.0f} ms to answer, so the backlog gauge was read late (highest read: "
-                f"{c['max_backlog']})."
-            )
+            dropped = f"{c['dropped']:,} pairs" if c["dropped"] else "nothing"
+            at_saturation = (f"c dropped {dropped} at saturation, scoring "
+                             f"{c['pairs_per_s_at_saturation']:,.0f} pairs/s (backlog up to {c['max_backlog']:,}, "
+                             f"admin /stats up to {c['max_admin_ms']:,.0f} ms)")
+        e, f = c["drain"]["e"], c["drain"]["f"]
+        notes.append(
+            f"- {c['label']}: {at_saturation}. Drains of ~{f['backlog']:,.0f} pairs took {f['drain_s']:.2f} s with "
+            f"all of the main thread ({100 * f['main_busy']:.0f}% busy, admin /stats up to "
+            f"{f['max_admin_ms']:,.0f} ms), and {e['drain_s']:.2f} s with half of it ({100 * e['main_busy']:.0f}% "
+            f"busy, admin up to {e['max_admin_ms']:,.0f} ms)."
+            + (" Too short to time with 20 ms polls: the rates shown are lower bounds, and the main thread's CPU "
+               "per pair tells its capacity." if e["lower_bound"] or f["lower_bound"] else "")
+        )
     return notes + [""]
 
 
@@ -378,8 +408,8 @@ def main():
     if args.part in ("all", "proxy"):
         import part_proxy
 
-        if wasm is None:
-            raise SystemExit("bench: Part B needs the .wasm: run `make wasm` first")
+        if set(wasm) != {"shipped", "fault"}:
+            raise SystemExit("bench: Part B needs both .wasm builds: run `make wasm wasm-fault` first")
         log("Part B: Envoy a/b/c under wrk, compare service capacity, RSS")
         tb = time.monotonic()
         b = part_proxy.run(args, bins, wasm, log)
