@@ -10,10 +10,11 @@
 //! - Once pairs are left over, only the tick scores them: one slice per tick, each followed by a pause
 //!   ([`CompareConfig::pause_ms`]) that gives scoring `main_thread_percent` of the main thread. Envoy re-arms
 //!   the tick when the tick returns, so the tick's period is the pause (up to [`IDLE_TICK_MS`], which keeps the
-//!   heartbeat fresh; a longer pause skips ticks). Envoy runs whatever else is ready during the pause, and
-//!   the admin endpoint waits at most one slice. An earlier design scored every 20 ms tick after an equal
-//!   gap: since the period counts from the tick's end, a 10 ms slice ran one time in 30 ms, and a backlog
-//!   drained at a third of the main thread however idle it was.
+//!   heartbeat fresh; a longer pause skips ticks). Envoy runs whatever else is ready during the pause, so
+//!   another event on the main thread waits at most one slice (an admin request is a few events: up to 34 ms
+//!   in `make bench`'s drains at 100%). An earlier design scored every 20 ms tick after an equal gap: since
+//!   the period counts from the tick's end, a 10 ms slice ran one time in 30 ms, and a backlog drained at a
+//!   third of the main thread however idle it was.
 //! - A tick also expires pairs, and builds and sends the samples due (instead of scoring, that tick). Samples
 //!   are built only on a tick, which dequeues nothing, so that building one never lengthens the stretch of
 //!   dequeuing, decoding and scoring that a batch of records brings.
