@@ -71,6 +71,10 @@ pub const SAMPLES_SENT: &str = "shadow_compare.samples.sent";
 pub const SAMPLES_RATE_LIMITED: &str = "shadow_compare.samples.rate_limited";
 /// Counter: samples the sink did not accept (dispatch error, timeout, or a non-2xx answer).
 pub const SAMPLES_FAILED: &str = "shadow_compare.samples.failed";
+/// Counter: microseconds the compare service spent in its scoring and sample slices on the main thread. Its
+/// rate is the share of the main thread they take (1,000,000 a second is all of it), which
+/// `main_thread_percent` bounds while pairs wait; decoding and pairing records come on top.
+pub const SCORING_US: &str = "shadow_compare.scoring_us";
 /// Counter (capture): records that could not be enqueued (compare service missing or queue error).
 pub const CAPTURE_ENQUEUE_FAILED: &str = "shadow_compare.capture.enqueue_failed";
 /// Counter (capture): shadow requests answered locally because their method is not allowed.

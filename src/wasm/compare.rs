@@ -50,6 +50,8 @@ pub struct CompareService {
     in_flight: usize,
     samples_sent: u32,
     samples_failed: u32,
+    /// `scoring_us`: the time slices take.
+    scoring_us: u32,
     /// No queue callback starts a scoring slice before this time (µs): the gap after the last slice.
     next_slice_us: u64,
     /// How long the tick pauses scoring after a slice: [`CompareConfig::pause_ms`].
@@ -77,6 +79,7 @@ impl CompareService {
         let mut m = host::HostMetrics;
         let samples_sent = m.define(MetricKind::Counter, stats::SAMPLES_SENT)?;
         let samples_failed = m.define(MetricKind::Counter, stats::SAMPLES_FAILED)?;
+        let scoring_us = m.define(MetricKind::Counter, stats::SCORING_US)?;
         let pause_ms = comparator.config().pause_ms();
         let mut service = CompareService {
             comparator,
@@ -86,6 +89,7 @@ impl CompareService {
             in_flight: 0,
             samples_sent,
             samples_failed,
+            scoring_us,
             next_slice_us: 0,
             pause_ms,
             last_tick_slice_end_us: 0,
@@ -186,7 +190,7 @@ impl CompareService {
         }
         let deadline = start.saturating_add(self.slice_us());
         self.comparator.run_jobs(start / 1_000, &mut host::HostMetrics, &mut || host::now_us() >= deadline);
-        self.gap_after(start);
+        self.slice_done(start);
         true
     }
 
@@ -202,7 +206,7 @@ impl CompareService {
                 break;
             }
         }
-        self.gap_after(start);
+        self.slice_done(start);
     }
 
     #[cfg(feature = "fault-injection")]
@@ -219,10 +223,11 @@ impl CompareService {
         self.comparator.config().slice_ms * 1_000
     }
 
-    /// A gap as long as the slice took, before a queue callback may score. It never shortens a gap already set
-    /// (a sample slice runs inside one).
-    fn gap_after(&mut self, start: u64) {
+    /// Counts the slice's time, and sets a gap as long before a queue callback may score. It never shortens a
+    /// gap already set (a sample slice runs inside one).
+    fn slice_done(&mut self, start: u64) {
         let end = host::now_us();
+        host::HostMetrics.add(self.scoring_us, end.saturating_sub(start));
         let gap_end = end.saturating_add(end.saturating_sub(start).min(self.slice_us()));
         self.next_slice_us = self.next_slice_us.max(gap_end);
     }

@@ -63,8 +63,9 @@ STALL_SHED_AT = STALL_MAX_BACKLOG // 2  # captures shed from half the bound (src
 HEARTBEAT_S = 0.6  # a heartbeat (every 0.1 s) plus a capture's poll (every 0.1 s), with room
 HEARTBEAT_TIMEOUT_S = 2.0  # compare_heartbeat_timeout_ms's default; envoy/envoy.yaml does not set it
 # Every compare error and divergent pair asks for a sample: those counters move with most cases here and
-# are checked by the sample tests. `samples.failed` is not in this set when a real sink is running.
-BOOKKEEPING = {RECORDS, SAMPLES_SENT, SAMPLES_RATE_LIMITED}
+# are checked by the sample tests. `samples.failed` is not in this set when a real sink is running. `scoring_us`
+# is time, not a count.
+BOOKKEEPING = {RECORDS, SAMPLES_SENT, SAMPLES_RATE_LIMITED, global_stat("scoring_us")}
 
 
 # ---------------------------------------------------------------------------------------------- environments

@@ -28,9 +28,9 @@ from harness import (
 
 # Counters that are bookkeeping rather than outcomes; `expect_counts` checks them only when asked. These
 # environments' sample sink has nothing listening, so divergent pairs also move the samples counters;
-# samples are checked against a real sink in test_faults.py.
+# samples are checked against a real sink in test_faults.py. `scoring_us` is time, not a count.
 BOOKKEEPING = {global_stat("records"), global_stat("samples.sent"), global_stat("samples.failed"),
-               global_stat("samples.rate_limited")}
+               global_stat("samples.rate_limited"), global_stat("scoring_us")}
 ROUGE_THRESHOLD = 0.85  # rules[generate].threshold in envoy/envoy.yaml
 # The capture filter's default strip_headers (src/config.rs), with values to send.
 SECRETS = {"authorization": "Bearer e2e-token", "cookie": "session=e2e", "proxy-authorization": "Basic ZTJlOmUyZQ=="}
@@ -112,6 +112,8 @@ def test_requests_after_quiet_spells_are_each_paired(env):
         assert env.post(f"/embed/quiet-{i}", spec({"body": body}, {"body": body})).status == 200
         env.envoy.wait_for_stat(pairs, before.get(pairs, 0) + i + 1, 5.0)
     expect_counts(env, before, {stat("embed", SHADOW, "pairs"): 8, global_stat("records"): 24})
+    # Eight slices of real scoring, each with its stats: the main thread's time for them is counted.
+    assert env.envoy.value(global_stat("scoring_us")) > before.get(global_stat("scoring_us"), 0)
 
 
 def test_embedding_distance_and_threshold(env):
