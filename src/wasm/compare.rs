@@ -19,8 +19,8 @@
 //!   are built only on a tick, which dequeues nothing, so that building one never lengthens the stretch of
 //!   dequeuing, decoding and scoring that a batch of records brings.
 //!
-//! The tick runs at the slice period while pairs wait, every [`TICK_MS`] while samples wait or records just
-//! came, and every [`IDLE_TICK_MS`] otherwise.
+//! The tick runs every `pause_ms` (at most [`IDLE_TICK_MS`]) while pairs wait, every [`TICK_MS`] while samples
+//! wait or records just came, and every [`IDLE_TICK_MS`] otherwise.
 
 use super::host;
 use crate::compare::Comparator;
