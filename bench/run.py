@@ -1,8 +1,9 @@
 """`make bench`: measure shadow-compare and write BENCHMARKS.md.
 
   Part A (--part scoring)  pairs/s of the Rust scoring core next to rouge-score / json + numpy, same inputs
-  Part B (--part proxy)    what the filter costs the primary path (Envoy a/b/c under wrk), the compare
-                           service's scoring capacity next to a Python /compare service, Envoy's memory
+  Part B (--part proxy)    what the filter costs the primary path (Envoy a/b/c/d under wrk), the compare
+                           service's scoring capacity (a backlog drained on Envoys e and f) next to a Python
+                           /compare service, Envoy's memory
 
 Both parts interleave their contenders round by round and report medians and ratios of medians: these
 machines are shared and noisy. A full run (both parts) writes BENCHMARKS.md at the repository root; a run
