@@ -210,6 +210,28 @@ class Wrk:
         raise RuntimeError(f"wrk printed no summary:\n{out.stdout}\n{out.stderr}")
 
 
+def wasm_memories(pid):
+    """The resident MiB of each wasm VM's linear memory, largest first. V8 reserves 8 GiB of address space per
+    wasm memory (guard regions for bounds checks); the part in use is the writable mapping just before the
+    reservation, so /proc/PID/smaps tells each VM's memory apart from the rest of Envoy's."""
+    maps, current = [], None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 5 and "-" in fields[0] and not fields[0].endswith(":"):
+                lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                current = {"lo": lo, "hi": hi, "perms": fields[1], "named": len(fields) > 5, "rss_kib": 0}
+                maps.append(current)
+            elif fields[0] == "Rss:" and current is not None:
+                current["rss_kib"] = int(fields[1])
+    out = []
+    for before, reservation in zip(maps, maps[1:]):
+        if (reservation["perms"] == "---p" and reservation["hi"] - reservation["lo"] >= 4 << 30
+                and before["hi"] == reservation["lo"] and before["perms"].startswith("rw") and not before["named"]):
+            out.append(before["rss_kib"] / 1024)
+    return sorted(out, reverse=True)
+
+
 def proc_status(pid):
     """VmRSS and VmHWM of a process, in MiB."""
     out = {}
@@ -455,7 +477,7 @@ def run(args, bins, wasms, log):
                 py_results[path].append(res)
                 log(f"  round {r + 1}/{args.rounds} python /compare {LABELS[path]}: {res['rps']:,.1f} pairs/s")
             for which in CONFIGS:
-                rss[which].append(proc_status(envoys[which].pid))
+                rss[which].append({**proc_status(envoys[which].pid), "wasm": wasm_memories(envoys[which].pid)})
         procs.stop(py)
         for which in DRAIN:
             procs.stop(envoys.pop(which))
@@ -708,6 +730,20 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
     rss_table = table(["config", "VmRSS after start, MiB", "VmRSS after load, MiB", "VmHWM MiB",
                        "VmRSS after load − a, MiB", "samples"], rss_rows)
 
+    # Per wasm VM, after the last round's load: the compare service's VM is the largest under full capture.
+    vm_rows, vms = [], {}
+    for which in CANDIDATES:
+        last = rss[which][-1]
+        mems = last["wasm"]
+        in_use = [m for m in mems if m >= 1.0]
+        outside = last["VmRSS"] - rss[CONFIGS[1]][-1]["VmRSS"] - sum(mems)
+        vms[which] = {"count": len(mems), "largest": mems[0] if mems else None, "linear_total": sum(mems),
+                      "outside_over_b": outside, "all": mems}
+        vm_rows.append([config_names[which], len(mems), fmt(mems[0] if mems else None, 1),
+                        ", ".join(fmt(m, 1) for m in in_use[1:]) or "—", fmt(sum(mems), 1), fmt(outside, 1)])
+    vm_table = table(["config", "wasm VMs", "largest linear memory, MiB", "others of 1 MiB or more, MiB",
+                      "all linear memory, MiB", "VmRSS − b − linear memory, MiB"], vm_rows)
+
     # Per worker: two workers after round 1 against one worker after the same load.
     worker_rows, per_worker = [], {}
     for which in CONFIGS:
@@ -723,7 +759,8 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
 
     return {
         "latency_table": latency_table, "ratio_table": ratio_table, "goal_table": goal_table,
-        "capacity_table": cap_table, "rss_table": rss_table, "worker_table": worker_table,
+        "capacity_table": cap_table, "rss_table": rss_table, "worker_table": worker_table, "vm_table": vm_table,
+        "vms": vms,
         "per_worker": per_worker,
         "goals": [{"goal": g, "value": v, "met": ok} for g, v, ok in goals],
         "capacity": cap_results, "rss": rss_med,

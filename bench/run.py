@@ -283,6 +283,16 @@ def markdown(m, a, b, started, elapsed, argv):
             b["worker_table"],
             "",
             *worker_notes(b),
+            "Per wasm VM, after the last round's load (2 workers): each VM's linear memory, from /proc/PID/smaps (V8 "
+            "reserves 8 GiB of address space per wasm memory; the part in use is the writable mapping right before "
+            "the reservation). Each capture plugin has one VM per worker, one on the main thread and the base VM "
+            "they are cloned from; the compare service a base VM and its instance. Under full capture the largest is "
+            "the compare service's, which holds its backlog and pending pairs. The last column is the rest of what "
+            "the config adds over b: V8, each VM's isolate and compiled module, Envoy's wasm machinery, and anything "
+            "else that differs between the two Envoys.",
+            "",
+            b["vm_table"],
+            "",
             "Commands (one of each):",
             "",
             "```",
@@ -325,6 +335,13 @@ def summary(a, b):
                 f"all of the main thread, {bound}{fmt_ratio(f['pairs_per_s'] / py)} the Python service's "
                 f"{fmt(py)}; {bound}{fmt(e['pairs_per_s'])} pairs/s ({bound}{fmt_ratio(e['pairs_per_s'] / py)}) with "
                 "the default half")
+        vm = b["vms"]["c"]
+        others = [m for m in vm["all"][1:] if m >= 1.0]
+        lines.append(f"- Part B, wasm linear memory in c after load: {fmt(vm['largest'], 1)} MiB in the largest of "
+                     f"its {vm['count']} VMs (the compare service's), "
+                     f"{', '.join(fmt(m, 1) for m in others) or 'none'} MiB in the others above 1 MiB (the "
+                     f"captures on the workers); {fmt(vm['outside_over_b'], 1)} MiB of c's VmRSS over b is outside "
+                     "them")
         pw = b["per_worker"]["c"]
         lines.append(f"- Part B, memory of shadow-compare (c against b): {fmt(pw['filter_per_worker'], 1)} MiB per "
                      f"worker, {fmt(pw['filter_fixed'], 1)} MiB once")
