@@ -736,12 +736,14 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
     for which in CANDIDATES:
         last = rss[which][-1]
         mems = last["wasm"]
-        in_use = [m for m in mems if m >= 1.0]
-        outside = last["VmRSS"] - rss[CONFIGS[1]][-1]["VmRSS"] - sum(mems)
-        vms[which] = {"count": len(mems), "largest": mems[0] if mems else None, "linear_total": sum(mems),
-                      "outside_over_b": outside, "all": mems}
-        vm_rows.append([config_names[which], len(mems), fmt(mems[0] if mems else None, 1),
-                        ", ".join(fmt(m, 1) for m in in_use[1:]) or "—", fmt(sum(mems), 1), fmt(outside, 1)])
+        total = sum(mems)
+        vms[which] = {"count": len(mems), "largest": mems[0] if mems else None,
+                      "others_above_1_mib": [m for m in mems[1:] if m >= 1.0], "linear_total": total,
+                      "outside_over_b": last["VmRSS"] - rss[CONFIGS[1]][-1]["VmRSS"] - total, "all": mems}
+        v = vms[which]
+        vm_rows.append([config_names[which], v["count"], fmt(v["largest"], 1),
+                        ", ".join(fmt(m, 1) for m in v["others_above_1_mib"]) or "—", fmt(total, 1),
+                        fmt(v["outside_over_b"], 1)])
     vm_table = table(["config", "wasm VMs", "largest linear memory, MiB", "others of 1 MiB or more, MiB",
                       "all linear memory, MiB", "VmRSS − b − linear memory, MiB"], vm_rows)
 

@@ -336,7 +336,7 @@ def summary(a, b):
                 f"{fmt(py)}; {bound}{fmt(e['pairs_per_s'])} pairs/s ({bound}{fmt_ratio(e['pairs_per_s'] / py)}) with "
                 "the default half")
         vm = b["vms"]["c"]
-        others = [m for m in vm["all"][1:] if m >= 1.0]
+        others = vm["others_above_1_mib"]
         lines.append(f"- Part B, wasm linear memory in c after load: {fmt(vm['largest'], 1)} MiB in the largest of "
                      f"its {vm['count']} VMs (the compare service's), "
                      f"{', '.join(fmt(m, 1) for m in others) or 'none'} MiB in the others above 1 MiB (the "

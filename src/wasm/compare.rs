@@ -11,8 +11,8 @@
 //!   ([`CompareConfig::pause_ms`]) that gives scoring `main_thread_percent` of the main thread. Envoy re-arms
 //!   the tick when the tick returns, so the tick's period is the pause (up to [`IDLE_TICK_MS`], which keeps the
 //!   heartbeat fresh; a longer pause skips ticks). Envoy runs whatever else is ready during the pause, so
-//!   another event on the main thread waits at most one slice (an admin request is a few events: up to 34 ms
-//!   in `make bench`'s drains at 100%). An earlier design scored every 20 ms tick after an equal gap: since
+//!   another event on the main thread waits at most one slice (an admin request is a few events, and each
+//!   may wait for one). An earlier design scored every 20 ms tick after an equal gap: since
 //!   the period counts from the tick's end, a 10 ms slice ran one time in 30 ms, and a backlog drained at a
 //!   third of the main thread however idle it was.
 //! - A tick also expires pairs, and builds and sends the samples due (instead of scoring, that tick). Samples
@@ -54,11 +54,9 @@ pub struct CompareService {
     scoring_us: u32,
     /// No queue callback starts a scoring slice before this time (µs): the gap after the last slice.
     next_slice_us: u64,
-    /// How long the tick pauses scoring after a slice: [`CompareConfig::pause_ms`].
-    pause_ms: u64,
     /// When the tick's last slice ended (µs).
     last_tick_slice_end_us: u64,
-    /// The tick: every `pause_ms`, [`TICK_MS`] or [`IDLE_TICK_MS`].
+    /// The tick: every [`CompareConfig::pause_ms`], [`TICK_MS`] or [`IDLE_TICK_MS`].
     tick: host::TickPeriod,
     /// No slice at all before this time (µs): the fault-injection build's stall.
     #[cfg(feature = "fault-injection")]
@@ -80,7 +78,6 @@ impl CompareService {
         let samples_sent = m.define(MetricKind::Counter, stats::SAMPLES_SENT)?;
         let samples_failed = m.define(MetricKind::Counter, stats::SAMPLES_FAILED)?;
         let scoring_us = m.define(MetricKind::Counter, stats::SCORING_US)?;
-        let pause_ms = comparator.config().pause_ms();
         let mut service = CompareService {
             comparator,
             queue,
@@ -91,7 +88,6 @@ impl CompareService {
             samples_failed,
             scoring_us,
             next_slice_us: 0,
-            pause_ms,
             last_tick_slice_end_us: 0,
             tick: host::TickPeriod::stopped(),
             #[cfg(feature = "fault-injection")]
@@ -166,14 +162,15 @@ impl CompareService {
         if !behind && host::now_us() >= self.next_slice_us {
             self.run_slice();
         }
-        let period = if self.comparator.backlog() > 0 { self.pause_ms.min(IDLE_TICK_MS) } else { TICK_MS };
+        let pause_ms = self.comparator.config().pause_ms();
+        let period = if self.comparator.backlog() > 0 { pause_ms.min(IDLE_TICK_MS) } else { TICK_MS };
         self.tick.set(period, "compare service's");
     }
 
     pub fn on_tick(&mut self) {
         let now = host::now_us();
         self.comparator.on_tick(now / 1_000, &mut host::HostMetrics);
-        let pause_end_us = self.last_tick_slice_end_us.saturating_add(self.pause_ms * 1_000);
+        let pause_end_us = self.last_tick_slice_end_us.saturating_add(self.comparator.config().pause_ms() * 1_000);
         if self.comparator.samples_due() > 0 {
             self.run_sample_slice();
         } else if now.saturating_add(TIMER_SLACK_US) >= pause_end_us && self.run_slice() {
