@@ -7,7 +7,7 @@
 //! the pairs until `--seconds` have passed. One JSON object per case on stdout:
 //! `{"case", "kind", "pairs_per_sec", "iterations", "seconds", "scores": [...], "errors": [...]}`.
 
-use shadow_compare::score::{Kind, Scorer, Tokenizer};
+use shadow_compare::score::{Kind, Scorer};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ fn kind_name(kind: Kind) -> &'static str {
 }
 
 fn run(case: &Case, seconds: f64) -> serde_json::Value {
-    let scorer = Scorer { kind: case.kind, pointer: case.pointer.clone(), tokenizer: Tokenizer::Rouge };
+    let scorer = Scorer::new(case.kind, &case.pointer);
     // Warm-up pass: caches, page faults, and the scores the harness checks against Python's.
     let mut scores = Vec::with_capacity(case.pairs.len());
     let mut errors = Vec::new();

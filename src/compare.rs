@@ -626,8 +626,8 @@ mod tests {
         assert!(names.contains(&"shadow_compare.rule.cls.shadow.v3.reason.dimension_mismatch.compare_errors"));
         assert!(names.contains(&"shadow_compare.rule.cls.shadow.v2.distance_bp"));
         assert!(names.contains(&"shadow_compare.pending"));
-        // 9 counters + 6 reasons + 3 gauges + 3 histograms per (rule, shadow), and 9 globals.
-        assert_eq!(names.len(), 2 * 21 + 9);
+        // 9 counters + 7 reasons + 3 gauges + 3 histograms per (rule, shadow), and 9 globals.
+        assert_eq!(names.len(), 2 * 22 + 9);
     }
 
     #[test]

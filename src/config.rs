@@ -5,7 +5,7 @@
 //! user wrote it (`rules[2].pointer: must start with '/'`), so a bad deploy stops Envoy with a message
 //! that says what to fix.
 
-use crate::score::{Kind, Scorer, Tokenizer, DEFAULT_THRESHOLD};
+use crate::score::{Kind, Scorer, Tokenizer, DEFAULT_MAX_TOKENS, DEFAULT_THRESHOLD, MAX_MAX_TOKENS};
 use crate::verdict::Gate;
 use serde::Deserialize;
 use std::fmt;
@@ -233,6 +233,7 @@ struct RawRule {
     pointer: Option<String>,
     threshold: Option<f64>,
     tokenizer: Option<String>,
+    max_tokens: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -551,7 +552,17 @@ fn compile_rule(i: usize, r: RawRule) -> Result<Rule, ConfigError> {
                 .ok_or_else(|| ConfigError::new(field("tokenizer"), format!("'{t}' is not one of rouge, unicode")))?
         }
     };
-    Ok(Rule { name, path_prefix, scorer: Scorer { kind, pointer, tokenizer }, threshold })
+    let max_tokens = match r.max_tokens {
+        None => DEFAULT_MAX_TOKENS,
+        Some(_) if kind != Kind::RougeL => {
+            return Err(ConfigError::new(field("max_tokens"), "only applies to kind rouge_l"));
+        }
+        Some(n) if !(1..=MAX_MAX_TOKENS).contains(&n) => {
+            return Err(ConfigError::new(field("max_tokens"), format!("must be between 1 and {MAX_MAX_TOKENS}")));
+        }
+        Some(n) => n,
+    };
+    Ok(Rule { name, path_prefix, scorer: Scorer { kind, pointer, tokenizer, max_tokens }, threshold })
 }
 
 /// An Envoy cluster name: non-empty and of sane length (Envoy allows almost any characters).
@@ -612,7 +623,7 @@ mod tests {
         assert_eq!(c.promotion, Gate { min_pairs: 1_000, max_divergence: 0.01, max_error_rate: 0.01 });
         let r = &c.rules[0];
         assert_eq!((r.name.as_str(), r.path_prefix.as_str(), r.threshold), ("embed", "/embed", 0.85));
-        assert_eq!(r.scorer, Scorer { kind: Kind::Cosine, pointer: "/embedding".into(), tokenizer: Tokenizer::Rouge });
+        assert_eq!(r.scorer, Scorer::new(Kind::Cosine, "/embedding"));
     }
 
     #[test]
@@ -637,14 +648,16 @@ mod tests {
         let c = CompareConfig::parse(
             br#"{"primary_cluster": "p", "shadow_clusters": [{"name": "p2", "baseline": true}, "cand"],
                 "rules": [{"name": "gen", "path_prefix": "/gen", "kind": "text_generation", "tokenizer": "unicode",
-                           "threshold": 0.5},
+                           "threshold": 0.5, "max_tokens": 50000},
                           {"name": "any", "kind": "classification"}]}"#,
         )
         .unwrap();
         assert!(c.shadow_clusters[0].baseline);
         assert_eq!(c.rules[0].scorer.kind, Kind::RougeL);
         assert_eq!(c.rules[0].scorer.tokenizer, Tokenizer::Unicode);
+        assert_eq!(c.rules[0].scorer.max_tokens, 50_000);
         assert_eq!(c.rules[1].scorer.kind, Kind::Exact);
+        assert_eq!(c.rules[1].scorer.max_tokens, 10_000);
         assert_eq!(c.rule_for("/generate").map(|(i, _)| i), Some(0));
         assert_eq!(c.rule_for("/classify").map(|(i, _)| i), Some(1));
     }
@@ -706,6 +719,12 @@ mod tests {
              "rules[0].tokenizer: only applies to kind rouge_l"),
             (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "rouge_l", "tokenizer": "bpe"}]}"#,
              "rules[0].tokenizer: 'bpe' is not one of rouge, unicode"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "cosine", "max_tokens": 5}]}"#,
+             "rules[0].max_tokens: only applies to kind rouge_l"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "rouge_l", "max_tokens": 0}]}"#,
+             "rules[0].max_tokens: must be between 1 and 50000"),
+            (r#"{"primary_cluster": "p", "shadow_clusters": ["s"], "rules": [{"name": "a", "kind": "rouge_l", "max_tokens": 50001}]}"#,
+             "rules[0].max_tokens: must be between 1 and 50000"),
         ];
         for (json, want) in cases {
             assert_eq!(&compare_err(json), want, "config: {json}");

@@ -71,6 +71,21 @@ fn scoring_errors_carry_the_reason() {
 }
 
 #[test]
+fn max_tokens_is_the_filters_bound() {
+    let input = r#"{"primary": {"text": "one two three"}, "shadow": {"text": "one two three four"}}"#;
+    let (code, out, _) = run(&["score", "--kind", "rouge_l", "--pointer", "/text", "--max-tokens", "3"], input);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!((code, v["error"].as_str(), v["similarity"].is_null()), (0, Some("too_many_tokens"), true));
+    assert_eq!(v["detail"], "too_many_tokens: the shadow text has more than 3 tokens (max_tokens)");
+    let (_, out, _) = run(&["score", "--kind", "rouge_l", "--pointer", "/text", "--max-tokens", "4"], input);
+    assert!(out.contains(r#""error":null"#), "{out}");
+    // Without the flag, the filter's default (10,000).
+    let long = format!(r#"{{"primary": {{"text": "{}"}}, "shadow": {{"text": "x"}}}}"#, "w ".repeat(10_001));
+    let (_, out, _) = run(&["score", "--kind", "rouge_l", "--pointer", "/text"], &long);
+    assert!(out.contains("more than 10000 tokens"), "{out}");
+}
+
+#[test]
 fn threshold_decides_divergence() {
     let input = r#"{"primary": [1, 0], "shadow": [1, 1]}"#;
     let (_, out, _) = run(&["score", "--kind", "cosine", "--threshold", "0.7"], input);
@@ -92,6 +107,9 @@ fn usage_errors_exit_64_and_say_what_is_wrong() {
     let (code, _, err) = run(&["score", "--kind", "cosine", "--pointer", "e"], "");
     assert_eq!(code, 64);
     assert!(err.contains("--pointer: "), "{err}");
+    let (code, _, err) = run(&["score", "--kind", "rouge_l", "--max-tokens", "0"], "");
+    assert_eq!(code, 64);
+    assert!(err.contains("--max-tokens '0' is not a whole number from 1 to 50000"), "{err}");
 }
 
 #[test]

@@ -33,7 +33,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
-use crate::score::Tokenizer;
+use crate::score::{ScoreError, Tokenizer};
 use tokenize::Tokens;
 
 /// ROUGE-L F-measure of `target` (the production text) vs `prediction` (the shadow text), in [0, 1].
@@ -51,16 +51,39 @@ use tokenize::Tokens;
 /// assert_eq!(rouge_l("", "", Tokenizer::Rouge), 1.0); // identical inputs (rouge-score: 0.0)
 /// ```
 pub fn rouge_l(target: &str, prediction: &str, tokenizer: Tokenizer) -> f64 {
+    // No text has more than usize::MAX tokens, so this is never the error.
+    rouge_l_bounded(target, prediction, tokenizer, usize::MAX).unwrap_or(0.0)
+}
+
+/// [`rouge_l`], unless a text has more than `max_tokens` tokens (as the tokenizer splits it, before stems are
+/// dropped): then `TooManyTokens`, naming the target as "primary" and the prediction as "shadow", the primary
+/// first. Tokenizing stops at the first token over the bound, so a huge text costs little more than a text
+/// of `max_tokens` tokens. Equal texts score 1.0 whatever their length: comparing them is one pass.
+///
+/// ```
+/// use shadow_compare::rouge::rouge_l_bounded;
+/// use shadow_compare::score::Tokenizer;
+///
+/// assert_eq!(rouge_l_bounded("a b c", "a b d", Tokenizer::Rouge, 3).unwrap(), 2.0 / 3.0);
+/// let err = rouge_l_bounded("a b c", "a b c d", Tokenizer::Rouge, 3).unwrap_err();
+/// assert_eq!(err.to_string(), "too_many_tokens: the shadow text has more than 3 tokens (max_tokens)");
+/// ```
+pub fn rouge_l_bounded(
+    target: &str,
+    prediction: &str,
+    tokenizer: Tokenizer,
+    max_tokens: usize,
+) -> Result<f64, ScoreError> {
     if target == prediction {
-        return 1.0;
+        return Ok(1.0);
     }
     SCRATCH
         .try_with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => scratch.score(target, prediction, tokenizer),
+            Ok(mut scratch) => scratch.score(target, prediction, tokenizer, max_tokens),
             // Not reachable (scoring does not call back into itself), but a fresh scratch is always correct.
-            Err(_) => Scratch::default().score(target, prediction, tokenizer),
+            Err(_) => Scratch::default().score(target, prediction, tokenizer, max_tokens),
         })
-        .unwrap_or_else(|_| Scratch::default().score(target, prediction, tokenizer))
+        .unwrap_or_else(|_| Scratch::default().score(target, prediction, tokenizer, max_tokens))
 }
 
 thread_local! {
@@ -91,13 +114,24 @@ struct Scratch {
 }
 
 impl Scratch {
-    fn score(&mut self, target: &str, prediction: &str, tokenizer: Tokenizer) -> f64 {
+    fn score(
+        &mut self,
+        target: &str,
+        prediction: &str,
+        tokenizer: Tokenizer,
+        max_tokens: usize,
+    ) -> Result<f64, ScoreError> {
         let split = match tokenizer {
             Tokenizer::Rouge => tokenize::rouge,
             Tokenizer::Unicode => tokenize::unicode,
         };
-        split(target, &mut self.target);
-        split(prediction, &mut self.prediction);
+        let texts = [(target, &mut self.target, "primary"), (prediction, &mut self.prediction, "shadow")];
+        for (text, tokens, side) in texts {
+            split(text, max_tokens, tokens);
+            if tokens.len() > max_tokens {
+                return Err(ScoreError::TooManyTokens { side, max: max_tokens });
+            }
+        }
 
         // The shorter text gets its ids first, so they are 0..k: the LCS sizes its mask table by the
         // largest id of the shorter sequence.
@@ -111,10 +145,10 @@ impl Scratch {
         }
 
         if self.target_ids.is_empty() || self.prediction_ids.is_empty() {
-            return 0.0;
+            return Ok(0.0);
         }
         let lcs = lcs::lcs_len(&self.target_ids, &self.prediction_ids, &mut self.lcs);
-        fmeasure(lcs, self.target_ids.len(), self.prediction_ids.len())
+        Ok(fmeasure(lcs, self.target_ids.len(), self.prediction_ids.len()))
     }
 }
 
@@ -361,5 +395,26 @@ mod tests {
         assert_eq!(rouge_l("東京タワー", "東京", Tokenizer::Unicode), 2.0 * 1.0 * 0.4 / 1.4);
         assert_eq!(rouge_l("東京タワー", "東京", Tokenizer::Rouge), 0.0);
         assert_eq!(rouge_l("Café crème", "café", Tokenizer::Unicode), 2.0 * 1.0 * 0.5 / 1.5);
+    }
+
+    #[test]
+    fn max_tokens_bounds_each_text() {
+        let (target, prediction) = ("The cats sat on the mats today", "A cat sat on a mat");
+        let full = rouge_l(target, prediction, Tokenizer::Rouge);
+        for tokenizer in [Tokenizer::Rouge, Tokenizer::Unicode] {
+            let bounded = |a: &str, b: &str, max: usize| rouge_l_bounded(a, b, tokenizer, max);
+            // At the bound, exactly the unbounded score.
+            assert_eq!(bounded(target, prediction, 7), Ok(rouge_l(target, prediction, tokenizer)));
+            assert_eq!(bounded(target, prediction, 6), Err(ScoreError::TooManyTokens { side: "primary", max: 6 }));
+            assert_eq!(bounded(prediction, target, 6), Err(ScoreError::TooManyTokens { side: "shadow", max: 6 }));
+            // Both over: the primary is named.
+            assert_eq!(bounded(target, "x y z", 2), Err(ScoreError::TooManyTokens { side: "primary", max: 2 }));
+            // Equal texts are not tokenized, whatever their length.
+            assert_eq!(bounded(target, target, 1), Ok(1.0));
+            // Punctuation-only text has no token, so it is never over.
+            assert_eq!(bounded("!!!", "...", 1), Ok(0.0));
+        }
+        assert_eq!(rouge_l_bounded(target, prediction, Tokenizer::Rouge, 7), Ok(full));
+        assert_eq!(full, 2.0 * (4.0 / 6.0) * (4.0 / 7.0) / (4.0 / 6.0 + 4.0 / 7.0));
     }
 }

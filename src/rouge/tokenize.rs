@@ -1,7 +1,8 @@
 //! Splitting text into lowercase tokens, before stemming.
 //!
 //! Both tokenizers write the tokens of one text into a [`Tokens`] buffer that is reused, so tokenizing does
-//! not allocate per token.
+//! not allocate per token. Both stop once they hold more than `limit` tokens: the caller then refuses the text
+//! (`max_tokens`), and the rest of a huge text is never looked at.
 
 use std::ops::Range;
 
@@ -42,7 +43,7 @@ impl Tokens {
 /// token: U+0130 'İ' lowers to "i" + U+0307 (so it ends its token right after the 'i') and the Kelvin sign
 /// U+212A lowers to "k". Every other non-ASCII character is a separator, whatever its lowercase form; a unit
 /// test checks this against the whole of Unicode. This avoids lowercasing the text into a new string.
-pub(crate) fn rouge(text: &str, out: &mut Tokens) {
+pub(crate) fn rouge(text: &str, limit: usize, out: &mut Tokens) {
     out.clear();
     // Tokens never take more bytes than the text: every character maps to at most one byte.
     out.bytes.reserve(text.len());
@@ -69,6 +70,9 @@ pub(crate) fn rouge(text: &str, out: &mut Tokens) {
         }
         // Anything else is a separator: ASCII punctuation or space, or part of another non-ASCII character.
         out.close(&mut start);
+        if out.len() > limit {
+            return;
+        }
     }
     out.close(&mut start);
 }
@@ -93,7 +97,7 @@ const TOKEN_BYTE: [u8; 256] = {
 /// Extension tokenizer for text that is not English: Unicode word boundaries (UAX #29) on the lowercased
 /// text, keeping the words that contain a letter or digit, with every CJK ideograph, kana and hangul
 /// character a token of its own.
-pub(crate) fn unicode(text: &str, out: &mut Tokens) {
+pub(crate) fn unicode(text: &str, limit: usize, out: &mut Tokens) {
     use unicode_segmentation::UnicodeSegmentation;
 
     out.clear();
@@ -113,6 +117,9 @@ pub(crate) fn unicode(text: &str, out: &mut Tokens) {
         }
         if let Some(run_start) = run {
             push_run(&lowered, at + run_start..at + word.len(), out);
+        }
+        if out.len() > limit {
+            break;
         }
     }
     out.bytes.clear();
@@ -163,13 +170,13 @@ mod tests {
 
     fn rouge_tokens(text: &str) -> Vec<String> {
         let mut out = Tokens::default();
-        rouge(text, &mut out);
+        rouge(text, usize::MAX, &mut out);
         out.iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect()
     }
 
     fn unicode_tokens(text: &str) -> Vec<String> {
         let mut out = Tokens::default();
-        unicode(text, &mut out);
+        unicode(text, usize::MAX, &mut out);
         out.iter().map(|t| String::from_utf8_lossy(t).into_owned()).collect()
     }
 
@@ -185,6 +192,21 @@ mod tests {
         assert_eq!(rouge_tokens(""), Vec::<String>::new());
         assert_eq!(rouge_tokens(" \t\n\u{a0} "), Vec::<String>::new());
         assert_eq!(rouge_tokens("...Hello,World!!"), ["hello", "world"]);
+    }
+
+    #[test]
+    fn tokenizers_stop_past_the_limit() {
+        let text = "one two three four five";
+        for split in [rouge, unicode] {
+            let mut out = Tokens::default();
+            split(text, 5, &mut out);
+            assert_eq!(out.len(), 5);
+            split(text, 2, &mut out);
+            // One over the limit, then it stops.
+            assert_eq!(out.iter().collect::<Vec<_>>(), [&b"one"[..], b"two", b"three"]);
+            split(text, 0, &mut out);
+            assert_eq!(out.len(), 1);
+        }
     }
 
     #[test]

@@ -459,6 +459,9 @@ FAULTS = {
                                 reason_stat("generate", SHADOW, "invalid_json")),
     "br_encoding": ("/embed/br", embedding([1, 0]), {"body": {"embedding": [1, 0]}, "encoding": "br"},
                     reason_stat("embed", SHADOW, "unsupported_encoding")),
+    # One token over the rule's default max_tokens (10,000).
+    "text_over_max_tokens": ("/generate/long", TEXT, {"body": {"text": "word " * 10_001}},
+                             reason_stat("generate", SHADOW, "too_many_tokens")),
 }
 
 

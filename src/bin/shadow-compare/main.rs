@@ -1,6 +1,7 @@
 //! `shadow-compare`: the native companion of the Envoy filter. Same scoring core, offline and around Envoy.
 //!
-//!   shadow-compare score --kind KIND [--pointer P] [--threshold T] [--tokenizer rouge|unicode] [FILE|-]
+//!   shadow-compare score --kind KIND [--pointer P] [--threshold T] [--tokenizer rouge|unicode] [--max-tokens N]
+//!       [FILE|-]
 //!   shadow-compare check-config --root-id capture|compare [FILE|-]
 //!   shadow-compare watch [--admin URL] [--interval SECONDS] [--once]
 //!   shadow-compare collect --db FILE [--listen ADDR]
@@ -26,7 +27,8 @@ use std::process::ExitCode;
 const EXIT_USAGE: u8 = 64;
 
 const USAGE: &str = "usage:
-  shadow-compare score --kind cosine|rouge_l|exact [--pointer P] [--threshold T] [--tokenizer rouge|unicode] [FILE|-]
+  shadow-compare score --kind cosine|rouge_l|exact [--pointer P] [--threshold T] [--tokenizer rouge|unicode]
+        [--max-tokens N] [FILE|-]
       Scores logged pairs: JSON Lines in, one {\"similarity\", \"divergent\", \"error\"} per line out.
   shadow-compare check-config --root-id capture|compare [FILE|-]
       Validates a plugin configuration exactly as the filter will at startup (exit 1 if invalid).

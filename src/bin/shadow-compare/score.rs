@@ -9,7 +9,9 @@
 use crate::args::Args;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use shadow_compare::score::{is_divergent, Kind, Scorer, Tokenizer, DEFAULT_THRESHOLD};
+use shadow_compare::score::{
+    is_divergent, Kind, Scorer, Tokenizer, DEFAULT_MAX_TOKENS, DEFAULT_THRESHOLD, MAX_MAX_TOKENS,
+};
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -44,7 +46,7 @@ fn bodies<'a>(line: &'a Line<'a>) -> Result<(&'a [u8], &'a [u8]), &'static str> 
 }
 
 pub fn run(argv: &[String]) -> Result<ExitCode, String> {
-    let args = Args::parse(argv, &["kind", "pointer", "threshold", "tokenizer"])?;
+    let args = Args::parse(argv, &["kind", "pointer", "threshold", "tokenizer", "max-tokens"])?;
     let kind_name = args.get("kind").ok_or("--kind is required")?;
     let kind = Kind::parse(kind_name).ok_or_else(|| format!("--kind '{kind_name}' is not cosine, rouge_l or exact"))?;
     let pointer = args.get("pointer").unwrap_or("").to_string();
@@ -61,7 +63,15 @@ pub fn run(argv: &[String]) -> Result<ExitCode, String> {
         None => Tokenizer::default(),
         Some(t) => Tokenizer::parse(t).ok_or_else(|| format!("--tokenizer '{t}' is not rouge or unicode"))?,
     };
-    let scorer = Scorer { kind, pointer, tokenizer };
+    let max_tokens = match args.get("max-tokens") {
+        None => DEFAULT_MAX_TOKENS,
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_MAX_TOKENS).contains(n))
+            .ok_or_else(|| format!("--max-tokens '{n}' is not a whole number from 1 to {MAX_MAX_TOKENS}"))?,
+    };
+    let scorer = Scorer { kind, pointer, tokenizer, max_tokens };
     let input = args.read_input()?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
