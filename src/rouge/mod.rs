@@ -156,6 +156,12 @@ impl Scratch {
 /// token) while keeping the few thousand words a model actually uses stemmed once.
 const VOCAB_CAPACITY: usize = 1 << 14;
 
+/// Bytes of cached tokens and stems after which the cache starts over, however few they are. A token is as
+/// long as its run of letters and digits, so a hex digest or a data URI in a text is one token of thousands of
+/// bytes: by count alone, 16,384 such tokens could hold gigabytes (the CLI's memory grew by ~240 MB over 3,000
+/// pairs of 20,000-character hex tokens). Words take a tenth of this at full capacity.
+const VOCAB_BYTES: usize = 1 << 20;
+
 /// The id of a raw token whose stem `rouge-score` drops (not `^[a-z0-9]+$` after stemming).
 const DROPPED: u32 = u32::MAX;
 
@@ -172,6 +178,8 @@ struct Vocab {
     next_dense: u32,
     /// Reused output buffer of the stemmer.
     stem_buf: String,
+    /// Bytes of the keys of `by_token` and `by_stem`.
+    key_bytes: usize,
 }
 
 /// The hash of the token caches: FxHash (one multiplication per eight bytes of a token), its best-mixed bits
@@ -181,8 +189,8 @@ struct Vocab {
 /// product on wasm32 it falls back to byte swaps, which wasm has no instruction for. With this hash the
 /// scoring bench built for wasm32 scores 500-token pairs about 40% faster in V8, and as fast as before
 /// natively. Like ahash here it has fixed keys (wasm has no OS random source), and with any known hash someone
-/// who controls both texts could pick tokens that share a bucket; the cache is bounded by [`VOCAB_CAPACITY`],
-/// which bounds that cost too. Which hash it is changes no score.
+/// who controls both texts could pick tokens that share a bucket; the cache is bounded by [`VOCAB_CAPACITY`]
+/// and [`VOCAB_BYTES`], which bound that cost too. Which hash it is changes no score.
 struct TokenHasher(u64);
 
 impl Default for TokenHasher {
@@ -237,10 +245,11 @@ impl Vocab {
     /// Starts the dense numbering of a new pair, and the cache over once it is full. Only between pairs:
     /// the stable ids of a pair must not change under it.
     fn begin_pair(&mut self) {
-        if self.by_token.len() >= VOCAB_CAPACITY {
+        if self.by_token.len() >= VOCAB_CAPACITY || self.key_bytes >= VOCAB_BYTES {
             self.by_token.clear();
             self.by_stem.clear();
             self.dense.clear();
+            self.key_bytes = 0;
             // One pair with a huge vocabulary must not keep its memory for good.
             self.by_token.shrink_to(VOCAB_CAPACITY);
             self.by_stem.shrink_to(VOCAB_CAPACITY);
@@ -264,6 +273,7 @@ impl Vocab {
                 None => {
                     let id = self.stem_id(token);
                     self.by_token.insert(token.into(), id);
+                    self.key_bytes += token.len();
                     id
                 }
             };
@@ -297,6 +307,7 @@ impl Vocab {
         let Ok(id) = u32::try_from(self.dense.len()) else {
             return DROPPED; // 2^32 distinct stems: VOCAB_CAPACITY makes this impossible.
         };
+        self.key_bytes += stem.len();
         self.by_stem.insert(stem.into(), id);
         self.dense.push((0, 0));
         id
@@ -395,6 +406,23 @@ mod tests {
         assert_eq!(rouge_l("東京タワー", "東京", Tokenizer::Unicode), 2.0 * 1.0 * 0.4 / 1.4);
         assert_eq!(rouge_l("東京タワー", "東京", Tokenizer::Rouge), 0.0);
         assert_eq!(rouge_l("Café crème", "café", Tokenizer::Unicode), 2.0 * 1.0 * 0.5 / 1.5);
+    }
+
+    #[test]
+    fn the_token_cache_is_bounded_in_bytes_as_well_as_in_count() {
+        let mut scratch = Scratch::default();
+        // Each pair brings two new 20,000-byte tokens (and their stems): 16 MB over the loop.
+        for i in 0..200 {
+            let (a, b) = (format!("shared {}{i}", "a".repeat(20_000)), format!("shared {}{i}", "b".repeat(20_000)));
+            assert_eq!(scratch.score(&a, &b, Tokenizer::Rouge, usize::MAX), Ok(0.5));
+            assert!(scratch.vocab.key_bytes < VOCAB_BYTES + 100_000, "{} bytes after pair {i}", scratch.vocab.key_bytes);
+        }
+        // Short words: the count bound.
+        for i in 0..40 {
+            let words: Vec<String> = (0..1_000).map(|j| format!("w{i}x{j}")).collect();
+            assert_eq!(scratch.score(&words.join(" "), "w", Tokenizer::Rouge, usize::MAX), Ok(0.0));
+            assert!(scratch.vocab.by_token.len() < VOCAB_CAPACITY + 1_001);
+        }
     }
 
     #[test]
