@@ -415,7 +415,8 @@ mod tests {
         for i in 0..200 {
             let (a, b) = (format!("shared {}{i}", "a".repeat(20_000)), format!("shared {}{i}", "b".repeat(20_000)));
             assert_eq!(scratch.score(&a, &b, Tokenizer::Rouge, usize::MAX), Ok(0.5));
-            assert!(scratch.vocab.key_bytes < VOCAB_BYTES + 100_000, "{} bytes after pair {i}", scratch.vocab.key_bytes);
+            let bytes = scratch.vocab.key_bytes;
+            assert!(bytes < VOCAB_BYTES + 100_000, "{bytes} bytes after pair {i}");
         }
         // Short words: the count bound.
         for i in 0..40 {
