@@ -1,13 +1,16 @@
 """Part B: what the filter costs the primary path, what the compare service can score, and Envoy's memory.
 
 Everything on 127.0.0.1. Two bench upstreams (benches/upstream.rs: production and shadow, canned bodies)
-and four Envoys, all running at once on their own ports:
+and five Envoys, all running at once on their own ports:
   a  envoy/envoy.yaml routing to production only: no mirror, no wasm
   b  envoy/envoy.yaml mirroring to the shadow, no wasm
+  b2 the same config as b, in a process of its own: the A/A control. Two identical Envoys measured the same
+     way still differ (one-off: 8 interleaved rounds gave b2/b throughput 1.051, 1.018 and 0.994 in three
+     runs), so b2/b shows how large a ratio this run can tell from noise
   c  envoy/envoy.yaml as shipped: mirroring, capture filters on both clusters, the compare service
   d  envoy/envoy-sampled.yaml as shipped: every request mirrored, a sample captured and scored
 Load comes from wrk. For each kind of request (embed, generate, classify) and each load (paced, saturation)
-the four Envoys are measured back to back, in an order that rotates every round; the tables give medians
+the five Envoys are measured back to back, in an order that rotates every round; the tables give medians
 over rounds and the ratios of medians.
 
 The compare service's capacity: during c's saturation runs the stats tell pairs scored, dropped and the
@@ -34,17 +37,22 @@ from common import (
     GENERATED, ROOT, Processes, fmt, fmt_ratio, http, median, port_free, ratio, rel, show_cmd, table, wait_until,
 )
 
-CONFIGS = ("a", "b", "c", "d")
+CONFIGS = ("a", "b", "b2", "c", "d")
 # The configs with shadow-compare in them, each measured against b.
 CANDIDATES = ("c", "d")
+# b again: its ratios to b are what noise alone gives.
+CONTROL = "b2"
+# The configs without wasm.
+PLAIN = ("a", "b", CONTROL)
 CONFIG_NAMES = {
     "a": "a: no mirror, no wasm",
     "b": "b: mirror, no wasm",
+    "b2": "b2: b again (A/A control)",
     "c": "c: mirror + shadow-compare",
     "d": "d: mirror + shadow-compare on a sample",  # the sample's percent is added from the file
 }
 # The shipped file each config starts from (a and b then drop what they do not have).
-CONFIG_FILES = {"a": "envoy/envoy.yaml", "b": "envoy/envoy.yaml", "c": "envoy/envoy.yaml",
+CONFIG_FILES = {"a": "envoy/envoy.yaml", "b": "envoy/envoy.yaml", "b2": "envoy/envoy.yaml", "c": "envoy/envoy.yaml",
                 "d": "envoy/envoy-sampled.yaml"}
 KINDS = {  # request path -> the rule's kind in envoy/envoy.yaml
     "embed": "cosine",
@@ -121,7 +129,7 @@ def sample_percent(cfg):
 
 
 def envoy_config(base, which, ports, wasm):
-    """A shipped config with the bench's ports and .wasm copy; a and b drop the wasm, a the mirror too."""
+    """A shipped config with the bench's ports and .wasm copy; a, b and b2 drop the wasm, a the mirror too."""
     cfg = copy.deepcopy(base)
     cfg["admin"]["address"]["socket_address"]["port_value"] = ports[f"admin_{which}"]
     for listener in cfg["static_resources"]["listeners"]:
@@ -134,7 +142,7 @@ def envoy_config(base, which, ports, wasm):
             for lb in ep["lb_endpoints"]:
                 port = upstream_port.get(cluster["name"], ports["sink"])
                 lb["endpoint"]["address"]["socket_address"]["port_value"] = port
-        if which in ("a", "b"):
+        if which in PLAIN:
             cluster.pop("typed_extension_protocol_options", None)
 
     def fix(node):
@@ -145,7 +153,7 @@ def envoy_config(base, which, ports, wasm):
                 node.pop("request_mirror_policies", None)
 
     walk(cfg, fix)
-    if which in ("a", "b"):
+    if which in PLAIN:
         cfg.pop("bootstrap_extensions", None)
     return cfg
 
@@ -635,7 +643,7 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
         med[key]["pairs"] = sum(r["pairs"] for r in runs) if key[2] in CANDIDATES else None
         med[key]["n"] = len(runs)
 
-    lat_rows, ratio_rows, goals = [], [], []
+    lat_rows, ratio_rows, goals, control = [], [], [], []
     for path in KINDS:
         for mode in ("paced", "sat"):
             for which in CONFIGS:
@@ -646,6 +654,11 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
                                  m["errors"], "—" if m["pairs"] is None else m["pairs"],
                                  "—" if m["dropped"] is None else m["dropped"], m["n"]])
             a, b = med[(path, mode, "a")], med[(path, mode, "b")]
+            cb = med[(path, mode, CONTROL)]
+            control.append({"path": path, "mode": mode, "p50": ratio(cb["p50"], b["p50"]),
+                            "p99": ratio(cb["p99"], b["p99"]), "p999": ratio(cb["p999"], b["p999"]),
+                            "rps": ratio(cb["rps"], b["rps"]),
+                            "cpu": ratio(cb["envoy_cpu_us_per_req"], b["envoy_cpu_us_per_req"])})
             for w in CANDIDATES:
                 x = med[(path, mode, w)]
                 xb_p99, xb_rps = ratio(x["p99"], b["p99"]), ratio(x["rps"], b["rps"])
@@ -667,6 +680,9 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
     ratio_table = table(["path", "load", "x", "x/b p50", "x/b p99", "x/b p99.9", "x/b req/s", "x/a p50", "x/a p99",
                          "x/a p99.9", "x/a req/s"], ratio_rows)
     goal_table = table(["goal", "measured", ""], [[g, fmt_ratio(v), "met" if ok else "NOT met"] for g, v, ok in goals])
+    control_table = table(["path", "load", "b2/b p50", "b2/b p99", "b2/b p99.9", "b2/b req/s", "b2/b Envoy CPU µs/req"],
+                          [[f"/{c['path']}", c["mode"], *(fmt_ratio(c[k]) for k in ("p50", "p99", "p999", "rps", "cpu"))]
+                           for c in control])
 
     cap_rows, cap_results = [], []
     for path, kind in {**KINDS, **PROBES}.items():
@@ -762,6 +778,7 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
 
     return {
         "latency_table": latency_table, "ratio_table": ratio_table, "goal_table": goal_table,
+        "control_table": control_table, "control": control,
         "capacity_table": cap_table, "rss_table": rss_table, "worker_table": worker_table, "vm_table": vm_table,
         "vms": vms,
         "per_worker": per_worker,

@@ -25,7 +25,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import gen_inputs  # noqa: E402
-from common import GENERATED, ROOT, fmt, fmt_ratio, rel  # noqa: E402
+from common import GENERATED, ROOT, fmt, fmt_ratio, median, rel  # noqa: E402
 
 WASM = os.path.join(ROOT, "target", "wasm32-wasip1", "release", "shadow_compare.wasm")
 # The fault-injection build, whose compare service pauses scoring on cue: the drain probe's backlog.
@@ -203,12 +203,13 @@ def markdown(m, a, b, started, elapsed, argv):
             "",
             "On 127.0.0.1: two bench upstreams (`benches/upstream.rs`, thread per connection, canned bodies: a "
             "1,536-dim embedding (34 KB), a 500-token text (3.5 KB), a small label; the shadow answers slightly "
-            "differently) and four Envoys, all running at once, `--concurrency 2`, configs generated from "
+            "differently) and five Envoys, all running at once, `--concurrency 2`, configs generated from "
             "`envoy/envoy.yaml` and `envoy/envoy-sampled.yaml` (ports and the .wasm path changed):",
             "",
             "- **a**: routes to production only: no mirror policy, no wasm (capture filters and compare service "
             "removed)",
             "- **b**: a + the mirror policy to the shadow cluster, no wasm",
+            "- **b2**: b again, in a process of its own: the A/A control (see below)",
             "- **c**: the shipped config: mirror, capture filters on both clusters, the compare service",
             f"- **d**: `envoy/envoy-sampled.yaml` as shipped: every request mirrored as in b; a route picks "
             f"{b['sample_percent']}% of requests (runtime key `shadow_compare.capture_percent`) for the captured "
@@ -217,12 +218,12 @@ def markdown(m, a, b, started, elapsed, argv):
             f"Load: wrk (`{b['wrk_version']}`), POST of a small request body. **paced**: {s['paced_conns']} "
             f"connections, each waiting {s['pace_ms']} ms between requests (wrk's `delay()`; wrk has no fixed-rate "
             f"mode, so the rate is near-fixed and is shown), {s['paced_seconds']} s per run. **sat** (saturation): "
-            f"{s['sat_conns']} connections, no pause, {s['sat_seconds']} s per run. For each path and load the four "
+            f"{s['sat_conns']} connections, no pause, {s['sat_seconds']} s per run. For each path and load the five "
             f"Envoys run back to back, the order rotating each round; {s['rounds']} rounds; medians over rounds. "
             "Latency is wrk's (client side, closed loop). Pairs scored and dropped: `shadow_compare.rule.<rule>.*.pairs` and `.dropped` "
             "over the run, summed over rounds. Envoy CPU µs/req: user+system CPU of the whole Envoy "
             "process (all threads) during the run, per request, and in brackets that of its main thread, where "
-            "the compare service runs (for c and d it includes draining the scoring backlog after the run). wrk, the upstreams and the four Envoys share the machine's cores, so saturation "
+            "the compare service runs (for c and d it includes draining the scoring backlog after the run). wrk, the upstreams and the five Envoys share the machine's cores, so saturation "
             "throughput is a whole-machine number.",
             "",
             "### Latency and throughput (medians)",
@@ -236,6 +237,17 @@ def markdown(m, a, b, started, elapsed, argv):
             "### Goals from the issue: (c)/(b) p99 ≤ 1.05 and throughput ≥ 0.95, and the same for (d)",
             "",
             b["goal_table"],
+            "",
+            "### A/A control: b2 against b",
+            "",
+            "b2 is b's config in a second Envoy process, measured in the same rounds as the others. Any distance "
+            "of b2/b from 1.0 is this run's noise: the machine's cores shared by wrk, the upstreams and the Envoys, "
+            "and differences between two processes that last for the whole run (where the scheduler put their "
+            "threads, memory layout). A ratio of c or d to b within that distance of 1.0 cannot be told from "
+            "noise in this run; so a goal row's \"met\" or \"NOT met\" decided by less than that is not a "
+            "finding.",
+            "",
+            b["control_table"],
             "",
             "### The compare service's scoring capacity, next to a Python /compare service",
             "",
@@ -317,6 +329,12 @@ def summary(a, b):
     if b:
         for g in b["goals"]:
             lines.append(f"- Part B, {g['goal']}: **{fmt_ratio(g['value'])}**: {'met' if g['met'] else 'NOT met'}")
+        spread = [abs(c[k] - 1) for c in b["control"] for k in ("p99", "rps") if c[k] is not None]
+        if spread:
+            lines.append(
+                "- Part B, A/A control (b2, a second b): its p99 and throughput ratios to b were within "
+                f"{100 * max(spread):.1f}% of 1.0 (median {100 * median(spread):.1f}%): the noise floor of this run's "
+                "ratios")
         for path in ("embed", "generate", "classify"):
             cpu = {w: b["medians"][f"{path}|sat|{w}"]["envoy_cpu_us_per_req"] for w in ("a", "b", "c", "d")}
             lines.append(
