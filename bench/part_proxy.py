@@ -10,8 +10,8 @@ and five Envoys, all running at once on their own ports:
   c  envoy/envoy.yaml as shipped: mirroring, capture filters on both clusters, the compare service
   d  envoy/envoy-sampled.yaml as shipped: every request mirrored, a sample captured and scored
 Load comes from wrk. For each kind of request (embed, generate, classify) and each load (paced, saturation)
-the five Envoys are measured back to back, in an order that rotates every round; the tables give medians
-over rounds and the ratios of medians.
+the five Envoys are measured back to back, in an order that rotates every round, and restarted before
+each round; the tables give medians over rounds and the ratios of medians.
 
 The compare service's capacity: during c's saturation runs the stats tell pairs scored, dropped and the
 highest backlog seen, and /proc tells the CPU time of Envoy's main thread, where the service runs. On this
@@ -398,13 +398,17 @@ def run(args, bins, wasms, log):
                        f"envoy {which}", envoys[which], log_path)
         log(f"  upstreams and Envoys {', '.join(CONFIGS + tuple(DRAIN))} up ({envoy_version})")
         rss_idle = {which: proc_status(envoys[which].pid) for which in CONFIGS}
-        # Warm-up: connection pools, V8's tiers, the allocators' arenas.
-        before = admin_stats(ports["admin_c"])
-        for which in CONFIGS:
-            for path in KINDS:
-                wrk.run("warmup", f"http://127.0.0.1:{ports[f'listen_{which}']}", scripts[(path, "sat")], 1, 8)
-        drain(ports["admin_c"])
-        warmup_dropped = {p: rule_delta(before, admin_stats(ports["admin_c"]), p, ".dropped") for p in KINDS}
+
+        def warm_up():
+            """Connection pools, V8's tiers, the allocators' arenas; what c dropped meanwhile."""
+            before = admin_stats(ports["admin_c"])
+            for which in CONFIGS:
+                for path in KINDS:
+                    wrk.run("warmup", f"http://127.0.0.1:{ports[f'listen_{which}']}", scripts[(path, "sat")], 1, 8)
+            drain(ports["admin_c"])
+            return {p: rule_delta(before, admin_stats(ports["admin_c"]), p, ".dropped") for p in KINDS}
+
+        warmup_dropped = warm_up()
         if any(warmup_dropped.values()):
             log(f"  c dropped pairs during the warm-up: {warmup_dropped}")
 
@@ -426,6 +430,14 @@ def run(args, bins, wasms, log):
         py_results = {path: [] for path in capacity}
         rss = {c: [] for c in CONFIGS}
         for r in range(args.rounds):
+            if r > 0:
+                # Fresh processes every round: two Envoys with one config differ for as long as they live (where
+                # the scheduler put their threads, memory layout), and medians over rounds cannot remove a
+                # difference that every round shares. Restarted, it varies from round to round instead.
+                for which in CONFIGS:
+                    procs.stop(envoys[which])
+                envoys.update(start_envoys(2))
+                warm_up()
             order = CONFIGS[r % len(CONFIGS):] + CONFIGS[:r % len(CONFIGS)]
             for path in KINDS:
                 for mode in ("paced", "sat"):

@@ -219,7 +219,8 @@ def markdown(m, a, b, started, elapsed, argv):
             f"connections, each waiting {s['pace_ms']} ms between requests (wrk's `delay()`; wrk has no fixed-rate "
             f"mode, so the rate is near-fixed and is shown), {s['paced_seconds']} s per run. **sat** (saturation): "
             f"{s['sat_conns']} connections, no pause, {s['sat_seconds']} s per run. For each path and load the five "
-            f"Envoys run back to back, the order rotating each round; {s['rounds']} rounds; medians over rounds. "
+            f"Envoys run back to back, the order rotating each round; {s['rounds']} rounds, each with the five "
+            "Envoys freshly started and warmed up; medians over rounds. "
             "Latency is wrk's (client side, closed loop). Pairs scored and dropped: `shadow_compare.rule.<rule>.*.pairs` and `.dropped` "
             "over the run, summed over rounds. Envoy CPU µs/req: user+system CPU of the whole Envoy "
             "process (all threads) during the run, per request, and in brackets that of its main thread, where "
@@ -242,8 +243,9 @@ def markdown(m, a, b, started, elapsed, argv):
             "",
             "b2 is b's config in a second Envoy process, measured in the same rounds as the others. Any distance "
             "of b2/b from 1.0 is this run's noise: the machine's cores shared by wrk, the upstreams and the Envoys, "
-            "and differences between two processes that last for the whole run (where the scheduler put their "
-            "threads, memory layout). A ratio of c or d to b within that distance of 1.0 cannot be told from "
+            "and differences between two processes that last as long as they do (where the scheduler put their "
+            "threads, memory layout; the Envoys are restarted every round, so this one changes from round to "
+            "round rather than repeating in each). A ratio of c or d to b within that distance of 1.0 cannot be told from "
             "noise in this run; so a goal row's \"met\" or \"NOT met\" decided by less than that is not a "
             "finding.",
             "",
