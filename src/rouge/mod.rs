@@ -57,8 +57,9 @@ pub fn rouge_l(target: &str, prediction: &str, tokenizer: Tokenizer) -> f64 {
 
 /// [`rouge_l`], unless a text has more than `max_tokens` tokens (as the tokenizer splits it, before stems are
 /// dropped): then `TooManyTokens`, naming the target as "primary" and the prediction as "shadow", the primary
-/// first. Tokenizing stops at the first token over the bound, so a huge text costs little more than a text
-/// of `max_tokens` tokens. Equal texts score 1.0 whatever their length: comparing them is one pass.
+/// first. Tokenizing stops one token past the bound, so the rest of a huge text is never split or stemmed (it
+/// is still read once: selected from its JSON body and, by the unicode tokenizer, lowercased). Equal texts
+/// score 1.0 whatever their length: comparing them is one pass.
 ///
 /// ```
 /// use shadow_compare::rouge::rouge_l_bounded;
