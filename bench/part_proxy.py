@@ -5,8 +5,8 @@ and five Envoys, all running at once on their own ports:
   a  envoy/envoy.yaml routing to production only: no mirror, no wasm
   b  envoy/envoy.yaml mirroring to the shadow, no wasm
   b2 the same config as b, in a process of its own: the A/A control. Two identical Envoys measured the same
-     way still differ (one-off: 8 interleaved rounds gave b2/b throughput 1.051, 1.018 and 0.994 in three
-     runs), so b2/b shows how large a ratio this run can tell from noise
+     way still differ (one-off: 8 interleaved rounds gave b2/b throughput 1.051, 1.018, 0.994 and 0.979
+     in four runs), so b2/b shows how large a ratio this run can tell from noise
   c  envoy/envoy.yaml as shipped: mirroring, capture filters on both clusters, the compare service
   d  envoy/envoy-sampled.yaml as shipped: every request mirrored, a sample captured and scored
 Load comes from wrk. For each kind of request (embed, generate, classify) and each load (paced, saturation)
@@ -431,9 +431,9 @@ def run(args, bins, wasms, log):
         rss = {c: [] for c in CONFIGS}
         for r in range(args.rounds):
             if r > 0:
-                # Fresh processes every round: two Envoys with one config differ for as long as they live (where
-                # the scheduler put their threads, memory layout), and medians over rounds cannot remove a
-                # difference that every round shares. Restarted, it varies from round to round instead.
+                # Fresh processes every round: if two Envoys with one config differ for as long as they live (where
+                # the scheduler put their threads, memory layout), medians over rounds cannot remove a difference
+                # that every round shares. Restarted, any such difference varies from round to round instead.
                 for which in CONFIGS:
                     procs.stop(envoys[which])
                 envoys.update(start_envoys(2))

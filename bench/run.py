@@ -243,9 +243,9 @@ def markdown(m, a, b, started, elapsed, argv):
             "",
             "b2 is b's config in a second Envoy process, measured in the same rounds as the others. Any distance "
             "of b2/b from 1.0 is this run's noise: the machine's cores shared by wrk, the upstreams and the Envoys, "
-            "and differences between two processes that last as long as they do (where the scheduler put their "
-            "threads, memory layout; the Envoys are restarted every round, so this one changes from round to "
-            "round rather than repeating in each). A ratio of c or d to b within that distance of 1.0 cannot be told from "
+            "and any difference between two processes that lasts as long as they do (where the scheduler put "
+            "their threads, memory layout; the Envoys are restarted every round, so such a difference changes "
+            "from round to round rather than repeating in each). A ratio of c or d to b within that distance of 1.0 cannot be told from "
             "noise in this run; so a goal row's \"met\" or \"NOT met\" decided by less than that is not a "
             "finding.",
             "",
