@@ -37,6 +37,8 @@ bench-venv: $(VENV)/.bench-deps
 lint:
 	cargo clippy --all-targets -- -D warnings
 	cargo clippy --release --target wasm32-wasip1 --lib -- -D warnings
+	cargo clippy --release --target wasm32-wasip1 --manifest-path bench/floor_filter/Cargo.toml \
+	  --target-dir target/floor-filter -- -D warnings
 
 test-native:
 	cargo test
