@@ -1,16 +1,19 @@
 """Part B: what the filter costs the primary path, what the compare service can score, and Envoy's memory.
 
 Everything on 127.0.0.1. Two bench upstreams (benches/upstream.rs: production and shadow, canned bodies)
-and five Envoys, all running at once on their own ports:
+and six Envoys, all running at once on their own ports:
   a  envoy/envoy.yaml routing to production only: no mirror, no wasm
   b  envoy/envoy.yaml mirroring to the shadow, no wasm
   b2 the same config as b, in a process of its own: the A/A control. Two identical Envoys measured the same
      way still differ (one-off: 8 interleaved rounds gave b2/b throughput 1.051, 1.018, 0.994 and 0.979
      in four runs), so b2/b shows how large a ratio this run can tell from noise
+  w  b + the least a wasm capture can be (bench/floor_filter: one no-op callback, for response body chunks) on
+     both upstream clusters: what any wasm capture pays before its own code runs, so w/b says what of c/b is left
+     to win
   c  envoy/envoy.yaml as shipped: mirroring, capture filters on both clusters, the compare service
   d  envoy/envoy-sampled.yaml as shipped: every request mirrored, a sample captured and scored
 Load comes from wrk. For each kind of request (embed, generate, classify) and each load (paced, saturation)
-the five Envoys are measured back to back, in an order that rotates every round, and restarted before
+the six Envoys are measured back to back, in an order that rotates every round, and restarted before
 each round; the tables give medians over rounds and the ratios of medians.
 
 The compare service's capacity: during c's saturation runs the stats tell pairs scored, dropped and the
@@ -37,23 +40,26 @@ from common import (
     GENERATED, ROOT, Processes, fmt, fmt_ratio, http, median, port_free, ratio, rel, show_cmd, table, wait_until,
 )
 
-CONFIGS = ("a", "b", "b2", "c", "d")
+CONFIGS = ("a", "b", "b2", "w", "c", "d")
 # The configs with shadow-compare in them, each measured against b.
 CANDIDATES = ("c", "d")
 # b again: its ratios to b are what noise alone gives.
 CONTROL = "b2"
 # The configs without wasm.
 PLAIN = ("a", "b", CONTROL)
+# b + the floor filter on both upstream clusters, no compare service: the floor under c.
+FLOOR = "w"
 CONFIG_NAMES = {
     "a": "a: no mirror, no wasm",
     "b": "b: mirror, no wasm",
     "b2": "b2: b again (A/A control)",
+    "w": "w: mirror + a no-op wasm filter",
     "c": "c: mirror + shadow-compare",
     "d": "d: mirror + shadow-compare on a sample",  # the sample's percent is added from the file
 }
 # The shipped file each config starts from (a and b then drop what they do not have).
-CONFIG_FILES = {"a": "envoy/envoy.yaml", "b": "envoy/envoy.yaml", "b2": "envoy/envoy.yaml", "c": "envoy/envoy.yaml",
-                "d": "envoy/envoy-sampled.yaml"}
+CONFIG_FILES = {"a": "envoy/envoy.yaml", "b": "envoy/envoy.yaml", "b2": "envoy/envoy.yaml", "w": "envoy/envoy.yaml",
+                "c": "envoy/envoy.yaml", "d": "envoy/envoy-sampled.yaml"}
 KINDS = {  # request path -> the rule's kind in envoy/envoy.yaml
     "embed": "cosine",
     "generate": "rouge_l",
@@ -128,8 +134,9 @@ def sample_percent(cfg):
     return found[0]
 
 
-def envoy_config(base, which, ports, wasm):
-    """A shipped config with the bench's ports and .wasm copy; a, b and b2 drop the wasm, a the mirror too."""
+def envoy_config(base, which, ports, wasm, floor_wasm=None):
+    """A shipped config with the bench's ports and .wasm copy; a, b and b2 drop the wasm, a the mirror too; w loads
+    `floor_wasm` in the capture filters' places and drops the compare service."""
     cfg = copy.deepcopy(base)
     cfg["admin"]["address"]["socket_address"]["port_value"] = ports[f"admin_{which}"]
     for listener in cfg["static_resources"]["listeners"]:
@@ -148,12 +155,12 @@ def envoy_config(base, which, ports, wasm):
     def fix(node):
         if isinstance(node, dict):
             if str(node.get("filename", "")).endswith(".wasm"):
-                node["filename"] = wasm
+                node["filename"] = floor_wasm if which == FLOOR else wasm
             if which == "a":
                 node.pop("request_mirror_policies", None)
 
     walk(cfg, fix)
-    if which in PLAIN:
+    if which in PLAIN or which == FLOOR:
         cfg.pop("bootstrap_extensions", None)
     return cfg
 
@@ -315,7 +322,7 @@ class GaugePoller:
 
 
 def run(args, bins, wasms, log):
-    wasm = wasms["shipped"]
+    wasm, floor_wasm = wasms["shipped"], wasms["floor"]
     wrk = Wrk(find_wrk(log))
     v = subprocess.run([wrk.exe, "-v"], capture_output=True, text=True)
     wrk_version = [line.split(" Copyright")[0] for line in (v.stdout + v.stderr).splitlines()[:1]]
@@ -368,7 +375,7 @@ def run(args, bins, wasms, log):
             for which in CONFIGS:
                 cfg_path = os.path.join(work, f"envoy-{which}.yaml")
                 with open(cfg_path, "w") as f:
-                    yaml.safe_dump(envoy_config(bases[which], which, ports, wasm), f, sort_keys=False)
+                    yaml.safe_dump(envoy_config(bases[which], which, ports, wasm, floor_wasm), f, sort_keys=False)
                 argv = [envoy_exe, "-c", cfg_path, "--concurrency", str(workers), "--disable-hot-restart",
                         "--log-level", "warn", "--log-path", os.path.join(logs, f"{name(which)}.log")]
                 commands.setdefault(name(which).replace("-", "_"), show_cmd(argv))
@@ -655,7 +662,12 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
         med[key]["pairs"] = sum(r["pairs"] for r in runs) if key[2] in CANDIDATES else None
         med[key]["n"] = len(runs)
 
-    lat_rows, ratio_rows, goals, control = [], [], [], []
+    def against(x, b):
+        return {"p50": ratio(x["p50"], b["p50"]), "p99": ratio(x["p99"], b["p99"]),
+                "p999": ratio(x["p999"], b["p999"]), "rps": ratio(x["rps"], b["rps"]),
+                "cpu": ratio(x["envoy_cpu_us_per_req"], b["envoy_cpu_us_per_req"])}
+
+    lat_rows, ratio_rows, goals, control, floor = [], [], [], [], []
     for path in KINDS:
         for mode in ("paced", "sat"):
             for which in CONFIGS:
@@ -666,11 +678,11 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
                                  m["errors"], "—" if m["pairs"] is None else m["pairs"],
                                  "—" if m["dropped"] is None else m["dropped"], m["n"]])
             a, b = med[(path, mode, "a")], med[(path, mode, "b")]
-            cb = med[(path, mode, CONTROL)]
-            control.append({"path": path, "mode": mode, "p50": ratio(cb["p50"], b["p50"]),
-                            "p99": ratio(cb["p99"], b["p99"]), "p999": ratio(cb["p999"], b["p999"]),
-                            "rps": ratio(cb["rps"], b["rps"]),
-                            "cpu": ratio(cb["envoy_cpu_us_per_req"], b["envoy_cpu_us_per_req"])})
+            control.append({"path": path, "mode": mode, **against(med[(path, mode, CONTROL)], b)})
+            w, c = med[(path, mode, FLOOR)], med[(path, mode, "c")]
+            floor.append({"path": path, "mode": mode, **against(w, b),
+                          "cpu_over_b": w["envoy_cpu_us_per_req"] - b["envoy_cpu_us_per_req"],
+                          "c_cpu_over_b": c["envoy_cpu_us_per_req"] - b["envoy_cpu_us_per_req"]})
             for w in CANDIDATES:
                 x = med[(path, mode, w)]
                 xb_p99, xb_rps = ratio(x["p99"], b["p99"]), ratio(x["rps"], b["rps"])
@@ -695,6 +707,10 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
     control_table = table(["path", "load", "b2/b p50", "b2/b p99", "b2/b p99.9", "b2/b req/s", "b2/b Envoy CPU µs/req"],
                           [[f"/{c['path']}", c["mode"], *(fmt_ratio(c[k]) for k in ("p50", "p99", "p999", "rps", "cpu"))]
                            for c in control])
+    floor_table = table(["path", "load", "w/b p50", "w/b p99", "w/b p99.9", "w/b req/s",
+                         "Envoy CPU µs/req over b: w", "c"],
+                        [[f"/{f['path']}", f["mode"], *(fmt_ratio(f[k]) for k in ("p50", "p99", "p999", "rps")),
+                          fmt(f["cpu_over_b"]), fmt(f["c_cpu_over_b"])] for f in floor])
 
     cap_rows, cap_results = [], []
     for path, kind in {**KINDS, **PROBES}.items():
@@ -790,7 +806,7 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
 
     return {
         "latency_table": latency_table, "ratio_table": ratio_table, "goal_table": goal_table,
-        "control_table": control_table, "control": control,
+        "control_table": control_table, "control": control, "floor_table": floor_table, "floor": floor,
         "capacity_table": cap_table, "rss_table": rss_table, "worker_table": worker_table, "vm_table": vm_table,
         "vms": vms,
         "per_worker": per_worker,

@@ -1,7 +1,7 @@
 """`make bench`: measure shadow-compare and write BENCHMARKS.md.
 
   Part A (--part scoring)  pairs/s of the Rust scoring core next to rouge-score / json + numpy, same inputs
-  Part B (--part proxy)    what the filter costs the primary path (Envoy a/b/c/d under wrk), the compare
+  Part B (--part proxy)    what the filter costs the primary path (Envoys a to d under wrk), the compare
                            service's scoring capacity (a backlog drained on Envoys e and f) next to a Python
                            /compare service, Envoy's memory
 
@@ -31,6 +31,10 @@ WASM = os.path.join(ROOT, "target", "wasm32-wasip1", "release", "shadow_compare.
 # The fault-injection build, whose compare service pauses scoring on cue: the drain probe's backlog.
 FAULT_TARGET = os.path.join(ROOT, "target", "fault")
 FAULT_WASM = os.path.join(FAULT_TARGET, "wasm32-wasip1", "release", "shadow_compare.wasm")
+# The least a wasm capture can be (bench/floor_filter, its own crate without the SDK): Part B's config w.
+FLOOR_MANIFEST = os.path.join(ROOT, "bench", "floor_filter", "Cargo.toml")
+FLOOR_TARGET = os.path.join(ROOT, "target", "floor-filter")
+FLOOR_WASM = os.path.join(FLOOR_TARGET, "wasm32-wasip1", "release", "floor_filter.wasm")
 # The bench programs build in their own target directory: the library is a cdylib, whose files carry no
 # hash, so sharing target/release with `make cli` would rebuild it on every switch of profile, and a
 # another build could replace it under a running link. The bench profile's panic strategy is pinned to
@@ -45,7 +49,7 @@ def log(msg):
 
 
 def build():
-    """Builds the bench programs and copies them, and the two .wasm builds (shipped, fault-injection), into
+    """Builds the bench programs and copies them, and the three .wasm builds (shipped, fault-injection, floor), into
     bench/generated/, so that a rebuild of target/ during a run cannot swap a binary between rounds."""
     bin_dir = os.path.join(GENERATED, "bin")
     os.makedirs(bin_dir, exist_ok=True)
@@ -68,11 +72,12 @@ def build():
         raise SystemExit(f"bench: cargo did not report both bench executables (got {sorted(bins)})")
     wasm = {}
     for name, built, copy, extra in (
-        ("shipped", WASM, "shadow_compare.wasm", []),
+        ("shipped", WASM, "shadow_compare.wasm", ["--lib"]),
         ("fault", FAULT_WASM, "shadow_compare-fault.wasm",
-         ["--features", "fault-injection", "--target-dir", FAULT_TARGET]),
+         ["--lib", "--features", "fault-injection", "--target-dir", FAULT_TARGET]),
+        ("floor", FLOOR_WASM, "floor_filter.wasm", ["--manifest-path", FLOOR_MANIFEST, "--target-dir", FLOOR_TARGET]),
     ):
-        cmd = ["cargo", "build", "--release", "--target", "wasm32-wasip1", "--lib", *extra]
+        cmd = ["cargo", "build", "--release", "--target", "wasm32-wasip1", *extra]
         if subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode == 0 and os.path.exists(built):
             wasm[name] = os.path.join(GENERATED, copy)
             shutil.copy2(built, wasm[name])
@@ -203,13 +208,16 @@ def markdown(m, a, b, started, elapsed, argv):
             "",
             "On 127.0.0.1: two bench upstreams (`benches/upstream.rs`, thread per connection, canned bodies: a "
             "1,536-dim embedding (34 KB), a 500-token text (3.5 KB), a small label; the shadow answers slightly "
-            "differently) and five Envoys, all running at once, `--concurrency 2`, configs generated from "
+            "differently) and six Envoys, all running at once, `--concurrency 2`, configs generated from "
             "`envoy/envoy.yaml` and `envoy/envoy-sampled.yaml` (ports and the .wasm path changed):",
             "",
             "- **a**: routes to production only: no mirror policy, no wasm (capture filters and compare service "
             "removed)",
             "- **b**: a + the mirror policy to the shadow cluster, no wasm",
             "- **b2**: b again, in a process of its own: the A/A control (see below)",
+            "- **w**: b + the least a wasm capture can be (`bench/floor_filter`, written without the proxy-wasm "
+            "SDK: one no-op callback for response body chunks, nothing else) in the capture filters' places on "
+            "both clusters, and no compare service: the floor under c (see below)",
             "- **c**: the shipped config: mirror, capture filters on both clusters, the compare service",
             f"- **d**: `envoy/envoy-sampled.yaml` as shipped: every request mirrored as in b; a route picks "
             f"{b['sample_percent']}% of requests (runtime key `shadow_compare.capture_percent`) for the captured "
@@ -218,13 +226,14 @@ def markdown(m, a, b, started, elapsed, argv):
             f"Load: wrk (`{b['wrk_version']}`), POST of a small request body. **paced**: {s['paced_conns']} "
             f"connections, each waiting {s['pace_ms']} ms between requests (wrk's `delay()`; wrk has no fixed-rate "
             f"mode, so the rate is near-fixed and is shown), {s['paced_seconds']} s per run. **sat** (saturation): "
-            f"{s['sat_conns']} connections, no pause, {s['sat_seconds']} s per run. For each path and load the five "
-            f"Envoys run back to back, the order rotating each round; {s['rounds']} rounds, each with the five "
+            f"{s['sat_conns']} connections, no pause, {s['sat_seconds']} s per run. For each path and load the six "
+            f"Envoys run back to back, the order rotating each round; {s['rounds']} rounds, each with the six "
             "Envoys freshly started and warmed up; medians over rounds. "
             "Latency is wrk's (client side, closed loop). Pairs scored and dropped: `shadow_compare.rule.<rule>.*.pairs` and `.dropped` "
             "over the run, summed over rounds. Envoy CPU µs/req: user+system CPU of the whole Envoy "
             "process (all threads) during the run, per request, and in brackets that of its main thread, where "
-            "the compare service runs (for c and d it includes draining the scoring backlog after the run). wrk, the upstreams and the five Envoys share the machine's cores, so saturation "
+            "the compare service runs (for c and d it includes draining the scoring backlog after the run). "
+            "wrk, the upstreams and the six Envoys share the machine's cores, so saturation "
             "throughput is a whole-machine number.",
             "",
             "### Latency and throughput (medians)",
@@ -250,6 +259,18 @@ def markdown(m, a, b, started, elapsed, argv):
             "finding.",
             "",
             b["control_table"],
+            "",
+            "### The floor: the least a wasm capture can be (w) against b",
+            "",
+            "w loads a wasm module in both upstream clusters' filter chains, where c has its capture filters. A "
+            "capture must see the response body, and a proxy-wasm filter sees it only in `proxy_on_response_body`; "
+            "the module exports that callback, which returns at once, and no other that Envoy calls per stream. "
+            "So w/b is what any capture written as a proxy-wasm filter pays on this machine before its own code "
+            "runs, and c's CPU over b minus w's is what is left for shadow-compare's code to win. Where w/b itself "
+            "misses a goal by more than b2/b's distance from 1.0, no capture of this design can meet that goal on "
+            "this machine.",
+            "",
+            b["floor_table"],
             "",
             "### The compare service's scoring capacity, next to a Python /compare service",
             "",
@@ -337,16 +358,23 @@ def summary(a, b):
                 "- Part B, A/A control (b2, a second b): its p99 and throughput ratios to b were within "
                 f"{100 * max(spread):.1f}% of 1.0 (median {100 * median(spread):.1f}%): the noise floor of this run's "
                 "ratios")
+        sat_floor = [f for f in b["floor"] if f["mode"] == "sat"]
+        lines.append(
+            "- Part B, the floor (w: a wasm filter with one no-op callback on both clusters) at saturation: "
+            "w/b throughput " + ", ".join(f"/{f['path']} **{fmt_ratio(f['rps'])}**" for f in sat_floor)
+            + "; Envoy CPU per request over b " + ", ".join(f"{fmt(f['cpu_over_b'])} µs" for f in sat_floor)
+            + ", against c's " + ", ".join(f"{fmt(f['c_cpu_over_b'])} µs" for f in sat_floor))
         for path in ("embed", "generate", "classify"):
-            cpu = {w: b["medians"][f"{path}|sat|{w}"]["envoy_cpu_us_per_req"] for w in ("a", "b", "c", "d")}
+            cpu = {w: b["medians"][f"{path}|sat|{w}"]["envoy_cpu_us_per_req"] for w in ("a", "b", "w", "c", "d")}
             lines.append(
                 f"- Part B, /{path}: Envoy CPU per request at saturation a {fmt(cpu['a'])} µs, b {fmt(cpu['b'])} µs, "
-                f"c {fmt(cpu['c'])} µs, d {fmt(cpu['d'])} µs: shadow-compare adds {fmt(cpu['c'] - cpu['b'])} µs "
-                f"per request over b, and {fmt(cpu['d'] - cpu['b'])} µs on a {b['sample_percent']}% sample"
+                f"w {fmt(cpu['w'])} µs, c {fmt(cpu['c'])} µs, d {fmt(cpu['d'])} µs: shadow-compare adds "
+                f"{fmt(cpu['c'] - cpu['b'])} µs per request over b, and {fmt(cpu['d'] - cpu['b'])} µs on a "
+                f"{b['sample_percent']}% sample"
             )
         rss = b["rss"]
         lines.append("- Part B, Envoy VmRSS after load: " + ", ".join(
-            f"{w} {fmt(rss[w]['VmRSS'], 1)} MiB" for w in ("a", "b", "c", "d")))
+            f"{w} {fmt(rss[w]['VmRSS'], 1)} MiB" for w in ("a", "b", "w", "c", "d")))
         for c in b["capacity"]:
             e, f, py = c["drain"]["e"], c["drain"]["f"], c["python_pairs_per_s"]
             bound = "≥ " if e["lower_bound"] or f["lower_bound"] else ""
@@ -446,9 +474,10 @@ def main():
     if args.part in ("all", "proxy"):
         import part_proxy
 
-        if set(wasm) != {"shipped", "fault"}:
-            raise SystemExit("bench: Part B needs both .wasm builds: run `make wasm wasm-fault` first")
-        log("Part B: Envoy a/b/c under wrk, compare service capacity, RSS")
+        if set(wasm) != {"shipped", "fault", "floor"}:
+            raise SystemExit("bench: Part B needs three .wasm builds (shipped, fault-injection, bench/floor_filter): "
+                             f"only {sorted(wasm)} built; run `make wasm wasm-fault` and see the cargo output")
+        log("Part B: Envoys a to d under wrk, compare service capacity, RSS")
         tb = time.monotonic()
         b = part_proxy.run(args, bins, wasm, log)
         log(f"Part B took {time.monotonic() - tb:.0f} s\n")
