@@ -7,9 +7,8 @@
 //! with plain mirroring and with shadow-compare, what a capture written as a proxy-wasm filter costs the
 //! primary path on that machine before it does any work.
 //!
-//! It is written without the proxy-wasm SDK: the SDK exports every callback and makes a host call
-//! (`proxy_set_effective_context`) in each, which is part of what is measured above the floor, not the floor.
-//! Never deploy it: it does nothing.
+//! It is written without the proxy-wasm SDK, which exports every callback, so that Envoy would enter the VM
+//! for each: the floor has only the one callback a capture cannot do without. Never deploy it: it does nothing.
 #![no_std]
 
 /// The ABI version marker Envoy looks for; never called.
