@@ -679,10 +679,10 @@ def report(args, results, capacity, drains, rss, rss_idle, py_results, final_sta
                                  "—" if m["dropped"] is None else m["dropped"], m["n"]])
             a, b = med[(path, mode, "a")], med[(path, mode, "b")]
             control.append({"path": path, "mode": mode, **against(med[(path, mode, CONTROL)], b)})
-            w, c = med[(path, mode, FLOOR)], med[(path, mode, "c")]
-            floor.append({"path": path, "mode": mode, **against(w, b),
-                          "cpu_over_b": w["envoy_cpu_us_per_req"] - b["envoy_cpu_us_per_req"],
-                          "c_cpu_over_b": c["envoy_cpu_us_per_req"] - b["envoy_cpu_us_per_req"]})
+            fl, full = med[(path, mode, FLOOR)], med[(path, mode, "c")]
+            floor.append({"path": path, "mode": mode, **against(fl, b),
+                          "cpu_over_b": fl["envoy_cpu_us_per_req"] - b["envoy_cpu_us_per_req"],
+                          "c_cpu_over_b": full["envoy_cpu_us_per_req"] - b["envoy_cpu_us_per_req"]})
             for w in CANDIDATES:
                 x = med[(path, mode, w)]
                 xb_p99, xb_rps = ratio(x["p99"], b["p99"]), ratio(x["rps"], b["rps"])

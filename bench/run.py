@@ -1,7 +1,7 @@
 """`make bench`: measure shadow-compare and write BENCHMARKS.md.
 
   Part A (--part scoring)  pairs/s of the Rust scoring core next to rouge-score / json + numpy, same inputs
-  Part B (--part proxy)    what the filter costs the primary path (Envoys a to d under wrk), the compare
+  Part B (--part proxy)    what the filter costs the primary path (Envoys a, b, b2, w, c, d under wrk), the compare
                            service's scoring capacity (a backlog drained on Envoys e and f) next to a Python
                            /compare service, Envoy's memory
 
@@ -477,7 +477,7 @@ def main():
         if set(wasm) != {"shipped", "fault", "floor"}:
             raise SystemExit("bench: Part B needs three .wasm builds (shipped, fault-injection, bench/floor_filter): "
                              f"only {sorted(wasm)} built; run `make wasm wasm-fault` and see the cargo output")
-        log("Part B: Envoys a to d under wrk, compare service capacity, RSS")
+        log("Part B: Envoys a, b, b2, w, c, d under wrk, compare service capacity, RSS")
         tb = time.monotonic()
         b = part_proxy.run(args, bins, wasm, log)
         log(f"Part B took {time.monotonic() - tb:.0f} s\n")
