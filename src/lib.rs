@@ -18,6 +18,7 @@ pub mod config;
 pub mod cosine;
 pub mod decode;
 pub mod exact;
+pub mod headers;
 pub mod health;
 pub mod json;
 pub mod pairing;

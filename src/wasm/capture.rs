@@ -4,11 +4,13 @@
 //! batch goes onto the compare service's queue every `FLUSH_EVERY_MS` (root context tick, which runs only while
 //! the batch holds records) or when full.
 //! Every callback returns `Continue`: the filter never pauses or changes a response. Request headers are
-//! read only in `on_http_request_headers` (they are unreadable later).
+//! read only in `on_http_request_headers` (they are unreadable later), and each header map is read whole, in
+//! one host call ([`crate::headers`]).
 
 use super::host;
 use crate::capture::{batch_full, Capture, Request, RequestDecision, FLUSH_EVERY_MS};
 use crate::config::{CaptureConfig, Role};
+use crate::headers::Headers;
 use crate::health::{self, Admission, HeartbeatView, Poll};
 use crate::record::Batch;
 use crate::stats::{self, MetricKind, Metrics};
@@ -195,19 +197,25 @@ impl Context for CaptureFilter {
 impl HttpContext for CaptureFilter {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         let cfg = &self.shared.cfg;
+        let raw = host::header_map(host::REQUEST_HEADERS);
+        // `None` when the map could not be read or decoded: every header then reads as absent (as a failed
+        // one-header read did), and secrets are removed without looking first.
+        let headers = raw.as_deref().ok().and_then(Headers::decode);
         #[cfg(feature = "fault-injection")]
         if cfg.role == Role::Shadow {
-            let fault = host::header_str(host::REQUEST_HEADERS, super::fault::HEADER).ok().flatten();
-            super::fault::capture_panic_if_asked(fault.as_deref());
+            super::fault::capture_panic_if_asked(headers.as_ref().and_then(|h| h.text(super::fault::HEADER)));
         }
         if cfg.role == Role::Shadow {
             for name in &cfg.strip_headers {
+                if headers.as_ref().is_some_and(|h| h.get(name).is_none()) {
+                    continue; // not in the request: nothing to remove
+                }
                 if let Err(status) = host::remove_header(host::REQUEST_HEADERS, name) {
                     log::warn!("shadow_compare: could not strip header '{name}' (status {status})");
                 }
             }
         }
-        let text = |name: &str| host::header_str(host::REQUEST_HEADERS, name).ok().flatten();
+        let text = |name: &str| headers.as_ref().and_then(|h| h.text(name));
         let request_id = text("x-request-id");
         let method = text(":method").unwrap_or_default();
         let path = text(":path").unwrap_or_default();
@@ -218,7 +226,7 @@ impl HttpContext for CaptureFilter {
             .unwrap_or_default();
         let now_us = host::now_us();
         let admission = self.shared.admission(now_us / 1_000);
-        let req = Request { id: request_id.as_deref(), method: &method, path: &path, cluster: &cluster };
+        let req = Request { id: request_id, method, path, cluster: &cluster };
         let (capture, decision) = self.shared.with_batch(|batch| Capture::start(cfg, &req, now_us, admission, batch));
         match decision {
             RequestDecision::Capture => {
@@ -265,9 +273,10 @@ impl HttpContext for CaptureFilter {
 
     fn on_http_response_headers(&mut self, _: usize, end_of_stream: bool) -> Action {
         if let Some(c) = self.capture.as_mut() {
-            let text = |name: &str| host::header_str(host::RESPONSE_HEADERS, name).ok().flatten();
-            let status = text(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
-            c.on_response_headers(status, text("content-encoding").as_deref());
+            let raw = host::header_map(host::RESPONSE_HEADERS);
+            let headers = raw.as_deref().ok().and_then(Headers::decode).unwrap_or_default();
+            let status = headers.text(":status").and_then(|s| s.parse().ok()).unwrap_or(0);
+            c.on_response_headers(status, headers.text("content-encoding"));
         }
         if end_of_stream {
             self.finish(true);

@@ -29,6 +29,7 @@ pub const HTTP_CALL_RESPONSE_HEADERS: u32 = 6;
 #[link(wasm_import_module = "env")]
 extern "C" {
     fn proxy_get_header_map_value(map: u32, key: *const u8, key_len: usize, out: *mut *mut u8, out_len: *mut usize) -> u32;
+    fn proxy_get_header_map_pairs(map: u32, out: *mut *mut u8, out_len: *mut usize) -> u32;
     fn proxy_remove_header_map_value(map: u32, key: *const u8, key_len: usize) -> u32;
     fn proxy_get_buffer_bytes(buffer: u32, start: usize, max: usize, out: *mut *mut u8, out_len: *mut usize) -> u32;
     fn proxy_get_property(path: *const u8, path_len: usize, out: *mut *mut u8, out_len: *mut usize) -> u32;
@@ -72,6 +73,18 @@ pub fn header(map: u32, name: &str) -> Result<Option<Vec<u8>>, u32> {
     match status {
         OK => Ok(Some(take(ptr, len))),
         NOT_FOUND => Ok(None),
+        s => Err(s),
+    }
+}
+
+/// A whole header map in the ABI's layout, for [`crate::headers::Headers::decode`]: one host call however many
+/// headers the caller needs. Empty when the host has no map to give.
+pub fn header_map(map: u32) -> Result<Vec<u8>, u32> {
+    let (mut ptr, mut len) = (null_mut(), 0);
+    // SAFETY: pointers to live locals.
+    match unsafe { proxy_get_header_map_pairs(map, &mut ptr, &mut len) } {
+        OK => Ok(take(ptr, len)),
+        NOT_FOUND => Ok(Vec::new()),
         s => Err(s),
     }
 }
