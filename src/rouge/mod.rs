@@ -159,9 +159,9 @@ const VOCAB_CAPACITY: usize = 1 << 14;
 
 /// Bytes of cached tokens and stems after which the cache starts over, however few they are. A token is as
 /// long as its run of letters and digits, so a hex digest or a data URI in a text is one token of thousands of
-/// bytes: by count alone, 16,384 such tokens could hold gigabytes (the CLI's memory grew by ~240 MB over 3,000
-/// pairs of 20,000-character hex tokens). Words are far below it: 16,384 words of ~5 bytes and their stems
-/// make ~160 KB.
+/// bytes: by count alone, 16,384 such tokens could hold gigabytes (one-off, the CLI scoring 3,000 pairs that each
+/// hold a new 20,000-character hex token peaked at 355 MB before this bound and 121 MB with it). Words are far
+/// below it: 16,384 words of ~5 bytes and their stems make ~160 KB.
 const VOCAB_BYTES: usize = 1 << 20;
 
 /// The id of a raw token whose stem `rouge-score` drops (not `^[a-z0-9]+$` after stemming).
